@@ -1,0 +1,290 @@
+//! Every tract call lives here: models are loaded, typed and optimised once at start-up, then
+//! shared read-only (`Arc`) by the whole inference pool.
+//!
+//! Two detector families: the shipped SSD-MobileNetV2-COCO (NHWC `[1,300,300,3]`, outputs
+//! `boxes [1,1917,4]` and `scores [1,1917,80]`, see `models/PROVENANCE.md`) and Ultralytics-style
+//! YOLO exports a user brings with `--detector` (NCHW input, letterboxed; v5 `[1,N,5+C]` or
+//! v8/11 `[1,4+C,N]` output), told apart by their input and output shapes.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tract_onnx::prelude::*;
+
+use crate::image::RgbImage;
+use crate::nms::{nms_classwise, Candidate};
+use crate::preprocess::{letterbox_input, ssd_input};
+use crate::protocol::Detection;
+use crate::yolo::{self, YoloLayout};
+
+/// File name of the shipped detector inside `--models`.
+pub const SSD_FILE: &str = "ssd_mobilenet_v2_coco.onnx";
+/// File name of the class names inside `--models`.
+pub const NAMES_FILE: &str = "coco.names";
+/// SSD input side (fixed by the model).
+const SSD_SIDE: usize = 300;
+/// Class-wise NMS IoU threshold of the SSD decoding (TF OD API exporter, PROVENANCE.md).
+pub const SSD_IOU: f32 = 0.6;
+/// NMS IoU threshold for YOLO exports (YOLOv5's `detect.py` default).
+pub const YOLO_IOU: f32 = 0.45;
+/// At most this many detections per frame (TF OD API exporter's top 100).
+pub const MAX_DETECTIONS: usize = 100;
+/// Input side used when a YOLO export leaves its input size symbolic.
+const YOLO_DEFAULT_SIDE: usize = 640;
+
+type Plan = Arc<TypedRunnableModel>;
+
+/// A model could not be loaded or run.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    /// A model or names file is not where the configuration says.
+    #[error("model file not found: {0} (start from the repository root or pass --models DIR)")]
+    Missing(PathBuf),
+    /// tract refused the model file (unsupported operator, bad file, shapes that do not unify).
+    #[error("cannot load {path}: {why}")]
+    Load {
+        /// The model file.
+        path: PathBuf,
+        /// tract's explanation.
+        why: String,
+    },
+    /// The model loads but its inputs or outputs are not a layout this server decodes.
+    #[error("unsupported model layout in {path}: {why}")]
+    Layout {
+        /// The model file.
+        path: PathBuf,
+        /// What was found.
+        why: String,
+    },
+    /// Running the model on a frame failed (an internal error for that frame only).
+    #[error("inference failed: {0}")]
+    Run(String),
+}
+
+fn run_err(e: impl std::fmt::Display) -> ModelError {
+    ModelError::Run(e.to_string())
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Ssd,
+    Yolo(YoloLayout),
+}
+
+/// What was loaded, for the start-up log.
+#[derive(Debug, Clone)]
+pub struct LoadReport {
+    /// Model file.
+    pub path: PathBuf,
+    /// Input shape the plan was built for.
+    pub input_shape: Vec<usize>,
+    /// Wall time to load, type and optimise.
+    pub load_time: Duration,
+    /// `ssd` or `yolov5` / `yolov8`.
+    pub family: &'static str,
+}
+
+/// An object detector, ready to run from any thread.
+pub struct Detector {
+    plan: Plan,
+    kind: Kind,
+    /// Model input width and height.
+    input_w: usize,
+    input_h: usize,
+    labels: Vec<String>,
+    report: LoadReport,
+}
+
+impl std::fmt::Debug for Detector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Detector").field("report", &self.report).finish()
+    }
+}
+
+fn read_labels(models_dir: &Path) -> Result<Vec<String>, ModelError> {
+    let path = models_dir.join(NAMES_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|_| ModelError::Missing(path.clone()))?;
+    Ok(text.lines().map(|l| l.trim_end_matches('\r').to_string()).collect())
+}
+
+fn load_err(path: &Path) -> impl Fn(TractError) -> ModelError + '_ {
+    move |e| ModelError::Load { path: path.to_path_buf(), why: format!("{e:#}") }
+}
+
+fn concrete_shape(fact: &TypedFact) -> Option<Vec<usize>> {
+    fact.shape.as_concrete().map(|s| s.to_vec())
+}
+
+impl Detector {
+    /// Load the shipped SSD-MobileNetV2-COCO detector and `coco.names` from `models_dir`.
+    pub fn load_ssd(models_dir: &Path) -> Result<Detector, ModelError> {
+        let path = models_dir.join(SSD_FILE);
+        if !path.is_file() {
+            return Err(ModelError::Missing(path));
+        }
+        let labels = read_labels(models_dir)?;
+        let started = Instant::now();
+        let shape = [1, SSD_SIDE, SSD_SIDE, 3];
+        let model = tract_onnx::onnx()
+            .with_ignore_value_info(true)
+            .model_for_path(&path)
+            .and_then(|m| m.with_input_fact(0, f32::fact(shape).into()))
+            .and_then(|m| m.into_optimized())
+            .map_err(load_err(&path))?;
+        let outs: Vec<Option<Vec<usize>>> = (0..model.outputs.len())
+            .map(|i| model.output_fact(i).ok().and_then(concrete_shape))
+            .collect();
+        let expected = [Some(vec![1, 1917, 4]), Some(vec![1, 1917, 80])];
+        if outs != expected {
+            return Err(ModelError::Layout { path, why: format!("outputs {outs:?}, expected boxes and scores {expected:?}") });
+        }
+        let plan = model.into_runnable().map_err(load_err(&path))?;
+        let report = LoadReport { path, input_shape: shape.to_vec(), load_time: started.elapsed(), family: "ssd" };
+        Ok(Detector { plan, kind: Kind::Ssd, input_w: SSD_SIDE, input_h: SSD_SIDE, labels, report })
+    }
+
+    /// Load a user's Ultralytics YOLO export; class names come from `models_dir/coco.names`
+    /// when the model has 80 classes, else `class_<id>`.
+    pub fn load_yolo(path: &Path, models_dir: &Path) -> Result<Detector, ModelError> {
+        if !path.is_file() {
+            return Err(ModelError::Missing(path.to_path_buf()));
+        }
+        let started = Instant::now();
+        let inference = tract_onnx::onnx()
+            .with_ignore_value_info(true)
+            .model_for_path(path)
+            .map_err(load_err(path))?;
+        let declared = inference
+            .input_fact(0)
+            .ok()
+            .and_then(|f| f.shape.as_concrete_finite().ok().flatten())
+            .map(|s| s.to_vec());
+        let shape = match declared {
+            Some(s) if s.len() == 4 && s[0] == 1 && s[1] == 3 && s[2] > 0 && s[3] > 0 => s,
+            Some(s) => {
+                return Err(ModelError::Layout { path: path.into(), why: format!("input {s:?}, expected [1,3,H,W]") })
+            }
+            None => vec![1, 3, YOLO_DEFAULT_SIDE, YOLO_DEFAULT_SIDE],
+        };
+        let model = inference
+            .with_input_fact(0, f32::fact(&shape).into())
+            .and_then(|m| m.into_optimized())
+            .map_err(load_err(path))?;
+        let out = model.output_fact(0).ok().and_then(concrete_shape).unwrap_or_default();
+        let layout = yolo::layout_from_shape(&out).ok_or_else(|| ModelError::Layout {
+            path: path.into(),
+            why: format!("output {out:?} is neither [1,N,5+C] nor [1,4+C,N]"),
+        })?;
+        let classes = match layout {
+            YoloLayout::V5 { classes, .. } | YoloLayout::V8 { classes, .. } => classes,
+        };
+        let coco = read_labels(models_dir).unwrap_or_default();
+        let labels = if classes == coco.len() { coco } else { (0..classes).map(|c| format!("class_{c}")).collect() };
+        let plan = model.into_runnable().map_err(load_err(path))?;
+        let family = if matches!(layout, YoloLayout::V5 { .. }) { "yolov5" } else { "yolov8" };
+        let report = LoadReport { path: path.into(), input_shape: shape.clone(), load_time: started.elapsed(), family };
+        Ok(Detector { plan, kind: Kind::Yolo(layout), input_w: shape[3], input_h: shape[2], labels, report })
+    }
+
+    /// What was loaded and how long it took.
+    pub fn report(&self) -> &LoadReport {
+        &self.report
+    }
+
+    /// Detect objects in `img`; boxes in `img` pixels, highest score first, scores > `min_score`.
+    pub fn detect(&self, img: &RgbImage, min_score: f32) -> Result<Vec<Detection>, ModelError> {
+        let (w, h) = (self.input_w, self.input_h);
+        let mut buf = vec![0f32; w * h * 3];
+        let (fw, fh) = (img.width as f32, img.height as f32);
+        match self.kind {
+            Kind::Ssd => {
+                ssd_input(img, w, h, &mut buf);
+                let input = Tensor::from_shape(&[1, h, w, 3], &buf).map_err(run_err)?;
+                let outputs = self.plan.run(tvec!(input.into())).map_err(run_err)?;
+                let boxes = outputs[0].to_plain_array_view::<f32>().map_err(run_err)?;
+                let scores = outputs[1].to_plain_array_view::<f32>().map_err(run_err)?;
+                let boxes = boxes.as_slice().ok_or_else(|| run_err("boxes not contiguous"))?;
+                let scores = scores.as_slice().ok_or_else(|| run_err("scores not contiguous"))?;
+                let classes = self.labels.len().min(80);
+                let cands = ssd_candidates(boxes, scores, 80, classes, min_score);
+                let kept = nms_classwise(cands, SSD_IOU, MAX_DETECTIONS);
+                Ok(kept
+                    .into_iter()
+                    .map(|c| {
+                        let b = c.bbox;
+                        self.detection(c, [b[0] * fw, b[1] * fh, b[2] * fw, b[3] * fh])
+                    })
+                    .collect())
+            }
+            Kind::Yolo(layout) => {
+                let lb = letterbox_input(img, w, h, &mut buf);
+                let input = Tensor::from_shape(&[1, 3, h, w], &buf).map_err(run_err)?;
+                let outputs = self.plan.run(tvec!(input.into())).map_err(run_err)?;
+                let out = outputs[0].to_plain_array_view::<f32>().map_err(run_err)?;
+                let out = out.as_slice().ok_or_else(|| run_err("output not contiguous"))?;
+                let cands = yolo::decode(out, layout, min_score);
+                let kept = nms_classwise(cands, YOLO_IOU, MAX_DETECTIONS);
+                Ok(kept
+                    .into_iter()
+                    .map(|c| {
+                        let b = lb.unmap(c.bbox, img.width, img.height);
+                        self.detection(c, b)
+                    })
+                    .collect())
+            }
+        }
+    }
+
+    fn detection(&self, c: Candidate, bbox: [f32; 4]) -> Detection {
+        let label = self.labels.get(c.class_id).cloned().unwrap_or_else(|| format!("class_{}", c.class_id));
+        let round1 = |v: f32| (v * 10.0).round() / 10.0;
+        Detection {
+            label,
+            class_id: c.class_id,
+            score: (c.score * 10_000.0).round() / 10_000.0,
+            bbox: [round1(bbox[0]), round1(bbox[1]), round1(bbox[2]), round1(bbox[3])],
+        }
+    }
+}
+
+/// SSD decoding before NMS: every (anchor, class) with a score above `min_score` becomes a
+/// candidate, box clipped to [0, 1] (normalised coordinates). One anchor may yield several
+/// classes, as in the TF OD API exporter.
+fn ssd_candidates(boxes: &[f32], scores: &[f32], stride: usize, classes: usize, min_score: f32) -> Vec<Candidate> {
+    let mut out = Vec::new();
+    for (b, s) in boxes.chunks_exact(4).zip(scores.chunks_exact(stride)) {
+        for (class_id, &score) in s.iter().take(classes).enumerate() {
+            if score > min_score {
+                let c = |v: f32| v.clamp(0.0, 1.0);
+                out.push(Candidate { class_id, score, bbox: [c(b[0]), c(b[1]), c(b[2]), c(b[3])] });
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ssd_candidates_keep_every_class_above_threshold_and_clip() {
+        let boxes = [-0.1, 0.2, 0.5, 1.2, 0.0, 0.0, 0.1, 0.1];
+        let mut scores = vec![0.0f32; 160];
+        scores[2] = 0.9; // anchor 0, class 2
+        scores[3] = 0.6; // anchor 0, class 3 (same box, second label)
+        scores[80 + 5] = 0.5; // anchor 1, class 5: not strictly above 0.5
+        let c = ssd_candidates(&boxes, &scores, 80, 80, 0.5);
+        assert_eq!(c.len(), 2);
+        assert_eq!(c[0].class_id, 2);
+        assert_eq!(c[0].bbox, [0.0, 0.2, 0.5, 1.0]);
+        assert_eq!(c[1].class_id, 3);
+    }
+
+    #[test]
+    fn missing_model_is_a_clear_error() {
+        let e = Detector::load_ssd(Path::new("/nonexistent-dir")).unwrap_err();
+        assert!(matches!(e, ModelError::Missing(_)), "{e}");
+    }
+}

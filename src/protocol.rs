@@ -1,0 +1,154 @@
+//! Wire protocol v1: the JSON messages the server sends, documented beside the types that
+//! serialise them. `docs/PROTOCOL.md` is the user-facing copy; `tests/it/protocol.rs` pins the
+//! exact shapes by deserialising every message into `deny_unknown_fields` types.
+//!
+//! Client → server: each binary message is one JPEG frame; its `frame_index` is the 0-based
+//! count of binary messages in the session (dropped and invalid frames use up their index).
+//! Text messages are refused (`unsupported_message`, close 1003). Pings are answered.
+
+use serde::Serialize;
+
+/// Protocol version announced in `session_started`.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Close codes the server uses (RFC 6455 numbers).
+pub mod close {
+    /// Idle timeout (reason `idle_timeout`) or a normal end.
+    pub const NORMAL: u16 = 1000;
+    /// The server is shutting down.
+    pub const GOING_AWAY: u16 = 1001;
+    /// A text message was sent: only binary JPEG frames are accepted.
+    pub const UNSUPPORTED: u16 = 1003;
+    /// An invalid frame (with `--on-invalid close`).
+    pub const INVALID_PAYLOAD: u16 = 1007;
+    /// A protocol violation by the client at the WebSocket layer.
+    pub const PROTOCOL_ERROR: u16 = 1002;
+    /// A frame larger than `max_frame_bytes`.
+    pub const TOO_BIG: u16 = 1009;
+    /// The server could not keep up writing to this client (it does not read its results).
+    pub const TRY_AGAIN_LATER: u16 = 1013;
+}
+
+/// Every message the server sends, tagged by `type`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    /// First message of every session.
+    /// `{"type":"session_started","session_id":"…","protocol":1,"pipeline":"detect","limits":{…}}`
+    SessionStarted {
+        /// UUID v4 of this session (also in the server's log lines).
+        session_id: String,
+        /// [`PROTOCOL_VERSION`].
+        protocol: u32,
+        /// The pipeline this session runs (`detect`).
+        pipeline: &'static str,
+        /// Limits a frame must respect.
+        limits: Limits,
+    },
+    /// The result of one frame, sent in increasing `frame_index` order.
+    Result {
+        /// Which frame this answers.
+        frame_index: u64,
+        /// What the pipeline found.
+        result: FrameResult,
+        /// Frames of this session dropped so far (replaced by a newer frame before they ran).
+        dropped_frames: u64,
+        /// Where the time went, in milliseconds.
+        timings_ms: Timings,
+    },
+    /// A frame was replaced by a newer one before the pipeline took it (latest frame wins).
+    FrameDropped {
+        /// The dropped frame.
+        frame_index: u64,
+        /// Frames of this session dropped so far, this one included.
+        dropped_frames: u64,
+    },
+    /// More than half of the last second's frames were dropped: send slower. At most once a
+    /// second.
+    SlowDown {
+        /// Frames of this session dropped so far.
+        dropped_frames: u64,
+        /// Results delivered in the last second (≥ 1): a rate this session can sustain.
+        suggested_fps: u32,
+    },
+    /// Something went wrong; `error` is a stable snake_case code.
+    Error {
+        /// `invalid_frame`, `unsupported_message` or `internal`.
+        error: ErrorCode,
+        /// The frame concerned, when there is one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        frame_index: Option<u64>,
+        /// For `invalid_frame`: the reason code (`not_jpeg`, `truncated`, `corrupt`,
+        /// `too_large`, `too_many_pixels`, `unsupported`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        detail: Option<&'static str>,
+    },
+}
+
+/// Stable error codes of `{"type":"error"}` messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The frame failed validation or decoding; `detail` says why.
+    InvalidFrame,
+    /// A text message was received; only binary JPEG frames are accepted.
+    UnsupportedMessage,
+    /// A pipeline stage failed on this frame; the session goes on.
+    Internal,
+}
+
+/// Limits announced in `session_started`.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Limits {
+    /// Largest accepted frame in bytes.
+    pub max_frame_bytes: usize,
+    /// Largest accepted width × height.
+    pub max_pixels: u64,
+}
+
+/// What the pipeline found in one frame.
+#[derive(Debug, Clone, Serialize)]
+pub struct FrameResult {
+    /// Frame width in pixels (from the JPEG).
+    pub width: u32,
+    /// Frame height in pixels.
+    pub height: u32,
+    /// Detections, highest score first.
+    pub detections: Vec<Detection>,
+}
+
+/// One detected object.
+#[derive(Debug, Clone, Serialize)]
+pub struct Detection {
+    /// Class name (`coco.names`).
+    pub label: String,
+    /// Class id (line number in `coco.names`, 0-based).
+    pub class_id: usize,
+    /// Confidence in 0..1.
+    pub score: f32,
+    /// `[x1, y1, x2, y2]` in frame pixels, clipped to the frame.
+    #[serde(rename = "box")]
+    pub bbox: [f32; 4],
+}
+
+/// Per-stage times of one frame, in milliseconds.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Timings {
+    /// From arrival to a pool thread taking it.
+    pub queue: f64,
+    /// JPEG decode.
+    pub decode: f64,
+    /// Detector: preprocessing, model and post-processing.
+    pub detect: f64,
+    /// From arrival of the frame to its result being ready to send.
+    pub total: f64,
+}
+
+impl ServerMessage {
+    /// The message as JSON text.
+    pub fn to_json(&self) -> String {
+        // Serialising these plain structs cannot fail (no maps with non-string keys, no
+        // custom serialisers); an empty object is a safe fallback all the same.
+        serde_json::to_string(self).unwrap_or_else(|_| String::from("{}"))
+    }
+}

@@ -1,0 +1,363 @@
+//! The listener: one acceptor thread, one thread per connection, the HTTP checks that happen
+//! before the WebSocket upgrade, and graceful shutdown.
+//!
+//! Before upgrading, the request head is read (under `--handshake-timeout`, at most
+//! [`MAX_REQUEST_HEAD`] bytes) and parsed with `httparse`: another path gets 404, a bad query 400,
+//! a plain HTTP request to the endpoint 426, and a server at `--max-sessions` 503 with
+//! `Retry-After`. Only then does tungstenite perform the upgrade, with its message and frame
+//! limits set from `--max-frame-bytes`.
+
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use tungstenite::protocol::WebSocketConfig;
+
+use crate::config::Config;
+use crate::pipeline::Engine;
+use crate::session::{ConnStream, Session, SessionContext, SessionSnapshot, SessionState};
+use crate::wake::{poll, Shutdown};
+
+/// The WebSocket endpoint.
+pub const ENDPOINT: &str = "/ws/video/stream";
+/// Largest HTTP request head accepted before the upgrade, in bytes.
+pub const MAX_REQUEST_HEAD: usize = 8 * 1024;
+/// Stack size of a connection thread: the session loop is shallow, and 1,000 idle sessions
+/// should not reserve 2 MiB of address space each.
+const CONN_STACK: usize = 256 * 1024;
+/// Pipelines a session may ask for with `?pipeline=`.
+pub const PIPELINES: &[&str] = &["detect"];
+
+/// Live sessions, by id: the lock is taken only when a session starts or ends.
+#[derive(Debug, Default)]
+pub struct Registry {
+    sessions: Mutex<HashMap<uuid::Uuid, Arc<SessionState>>>,
+    /// Sessions admitted (handshake passed the limit check), including ones still upgrading.
+    admitted: AtomicUsize,
+    /// Connection threads alive (any phase).
+    connections: AtomicUsize,
+}
+
+impl Registry {
+    /// Snapshots of every live session.
+    pub fn sessions(&self) -> Vec<SessionSnapshot> {
+        self.sessions.lock().values().map(|s| s.snapshot()).collect()
+    }
+
+    /// Connection threads alive.
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+}
+
+/// A cheap handle to a running server: its address, its sessions, and its off switch.
+#[derive(Debug, Clone)]
+pub struct ServerHandle {
+    addr: SocketAddr,
+    shutdown: Arc<Shutdown>,
+    registry: Arc<Registry>,
+}
+
+impl ServerHandle {
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+    /// Start a graceful shutdown (what SIGINT/SIGTERM do).
+    pub fn shutdown(&self) {
+        self.shutdown.trigger();
+    }
+    /// Live sessions.
+    pub fn sessions(&self) -> Vec<SessionSnapshot> {
+        self.registry.sessions()
+    }
+    /// Connection threads alive.
+    pub fn connections(&self) -> usize {
+        self.registry.connections()
+    }
+}
+
+/// A bound, not yet running server.
+pub struct Server {
+    listener: TcpListener,
+    ctx: SessionContext,
+    registry: Arc<Registry>,
+}
+
+impl Server {
+    /// Bind `config.listen` and prepare the shared state.
+    pub fn bind(config: Config, engine: Arc<Engine>) -> io::Result<Server> {
+        let listener = TcpListener::bind(config.listen)?;
+        listener.set_nonblocking(true)?;
+        let ctx = SessionContext { config: Arc::new(config), engine, shutdown: Arc::new(Shutdown::new()?) };
+        Ok(Server { listener, ctx, registry: Arc::default() })
+    }
+
+    /// A handle for tests, tools and signal handlers.
+    pub fn handle(&self) -> io::Result<ServerHandle> {
+        Ok(ServerHandle {
+            addr: self.listener.local_addr()?,
+            shutdown: Arc::clone(&self.ctx.shutdown),
+            registry: Arc::clone(&self.registry),
+        })
+    }
+
+    /// The write end of the shutdown pipe (for `signal-hook`).
+    pub fn shutdown_write_fd(&self) -> std::os::fd::RawFd {
+        self.ctx.shutdown.write_fd()
+    }
+
+    /// Accept connections until shutdown, then give sessions `--shutdown-grace` to finish.
+    /// Returns true when every session ended within the grace period.
+    pub fn run(self) -> io::Result<bool> {
+        let lfd = self.listener.as_raw_fd();
+        let sfd = self.ctx.shutdown.as_raw_fd();
+        loop {
+            let ready = poll(&mut [(lfd, false), (sfd, false)], None)?;
+            if ready[1].readable {
+                break;
+            }
+            if ready[0].readable {
+                self.accept_all();
+            }
+        }
+        drop(self.listener);
+        let deadline = Instant::now() + self.ctx.config.shutdown_grace;
+        log::info!("shutting down: {} connection(s) open", self.registry.connections());
+        while self.registry.connections() > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let left = self.registry.connections();
+        if left > 0 {
+            log::warn!("shutdown grace over with {left} connection(s) still open");
+        }
+        Ok(left == 0)
+    }
+
+    fn accept_all(&self) {
+        loop {
+            let (tcp, peer) = match self.listener.accept() {
+                Ok(c) => c,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    // EMFILE and friends: back off briefly instead of spinning.
+                    log::warn!("accept failed: {e}");
+                    std::thread::sleep(Duration::from_millis(5));
+                    return;
+                }
+            };
+            // Each connection thread is bounded by the handshake timeout until admitted; cap
+            // how many may exist at once so a connect flood cannot exhaust threads.
+            let cap = self.ctx.config.max_sessions.saturating_mul(2).saturating_add(64);
+            if self.registry.connections.load(Ordering::SeqCst) >= cap {
+                drop(tcp);
+                continue;
+            }
+            self.registry.connections.fetch_add(1, Ordering::SeqCst);
+            let guard = CountGuard(Arc::clone(&self.registry), Counter::Connections);
+            let ctx = self.ctx.clone();
+            let registry = Arc::clone(&self.registry);
+            let spawned = std::thread::Builder::new()
+                .name("fw-conn".into())
+                .stack_size(CONN_STACK)
+                .spawn(move || {
+                    let _guard = guard;
+                    connection(tcp, peer, ctx, registry);
+                });
+            if let Err(e) = spawned {
+                log::warn!("cannot spawn a connection thread: {e}");
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Counter {
+    Connections,
+    Admitted,
+}
+
+/// Decrements its counter when dropped, whatever path the thread takes.
+struct CountGuard(Arc<Registry>, Counter);
+
+impl Drop for CountGuard {
+    fn drop(&mut self) {
+        let c = match self.1 {
+            Counter::Connections => &self.0.connections,
+            Counter::Admitted => &self.0.admitted,
+        };
+        c.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The verdict on a request head.
+#[derive(Debug, PartialEq, Eq)]
+enum Verdict {
+    Upgrade,
+    Reject(u16, &'static str),
+}
+
+fn check_query(query: &str) -> Result<(), &'static str> {
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("pipeline", v)) if PIPELINES.contains(&v) => {}
+            Some(("pipeline", _)) => return Err("unknown pipeline (this server runs: detect)\n"),
+            _ => return Err("unknown query parameter (accepted: pipeline=detect)\n"),
+        }
+    }
+    Ok(())
+}
+
+fn judge(req: &httparse::Request<'_, '_>) -> Verdict {
+    let target = req.path.unwrap_or("");
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    if path != ENDPOINT {
+        return Verdict::Reject(404, "not found: the endpoint is /ws/video/stream\n");
+    }
+    if let Err(why) = check_query(query) {
+        return Verdict::Reject(400, why);
+    }
+    let upgrade = req
+        .headers
+        .iter()
+        .any(|h| h.name.eq_ignore_ascii_case("upgrade") && String::from_utf8_lossy(h.value).eq_ignore_ascii_case("websocket"));
+    if !upgrade {
+        return Verdict::Reject(426, "this endpoint needs a WebSocket upgrade\n");
+    }
+    Verdict::Upgrade
+}
+
+fn status_text(code: u16) -> &'static str {
+    match code {
+        400 => "Bad Request",
+        404 => "Not Found",
+        408 => "Request Timeout",
+        426 => "Upgrade Required",
+        431 => "Request Header Fields Too Large",
+        503 => "Service Unavailable",
+        _ => "Error",
+    }
+}
+
+fn reject(stream: &mut ConnStream, code: u16, body: &str) {
+    let extra = match code {
+        503 => "Retry-After: 1\r\n",
+        426 => "Upgrade: websocket\r\n",
+        _ => "",
+    };
+    let resp = format!(
+        "HTTP/1.1 {code} {}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n{body}",
+        status_text(code),
+        body.len()
+    );
+    let _ = stream.write_all(resp.as_bytes());
+}
+
+/// Read the request head (up to `\r\n\r\n`) under the handshake deadline.
+fn read_head(stream: &mut ConnStream) -> Result<Vec<u8>, u16> {
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 1024];
+    loop {
+        match stream.read(&mut chunk) {
+            Ok(0) => return Err(0),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => return Err(408),
+            Err(_) => return Err(0),
+        }
+        if buf.windows(4).any(|w| w == b"\r\n\r\n") {
+            return Ok(buf);
+        }
+        if buf.len() > MAX_REQUEST_HEAD {
+            return Err(431);
+        }
+    }
+}
+
+fn connection(tcp: TcpStream, peer: SocketAddr, ctx: SessionContext, registry: Arc<Registry>) {
+    let cfg = &ctx.config;
+    if tcp.set_nodelay(true).and_then(|_| tcp.set_nonblocking(false)).is_err() {
+        return;
+    }
+    let mut stream = ConnStream::new(tcp, Vec::new(), Some(Instant::now() + cfg.handshake_timeout));
+    let head = match read_head(&mut stream) {
+        Ok(h) => h,
+        Err(0) => return,
+        Err(code) => return reject(&mut stream, code, "request head too large or too slow\n"),
+    };
+    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut req = httparse::Request::new(&mut headers);
+    match req.parse(&head) {
+        Ok(httparse::Status::Complete(_)) => {}
+        _ => return reject(&mut stream, 400, "malformed HTTP request\n"),
+    }
+    if let Verdict::Reject(code, body) = judge(&req) {
+        return reject(&mut stream, code, body);
+    }
+    if ctx.shutdown.is_triggered() {
+        return reject(&mut stream, 503, "shutting down\n");
+    }
+    // Admission: reserve a session slot or refuse with 503 before upgrading.
+    let admitted = registry.admitted.fetch_add(1, Ordering::SeqCst);
+    let _slot = CountGuard(Arc::clone(&registry), Counter::Admitted);
+    if admitted >= cfg.max_sessions {
+        return reject(&mut stream, 503, "session limit reached, retry later\n");
+    }
+    // tungstenite parses the request head again from these bytes.
+    stream.replay(head);
+    let ws_config = WebSocketConfig {
+        max_message_size: Some(cfg.max_frame_bytes),
+        max_frame_size: Some(cfg.max_frame_bytes),
+        write_buffer_size: 0,
+        max_write_buffer_size: cfg.max_write_buffer,
+        ..WebSocketConfig::default()
+    };
+    let mut ws = match tungstenite::accept_with_config(stream, Some(ws_config)) {
+        Ok(ws) => ws,
+        Err(e) => {
+            log::debug!("handshake with {peer} failed: {e}");
+            return;
+        }
+    };
+    if ws.get_mut().into_session_mode().is_err() {
+        return;
+    }
+    let state = Arc::new(SessionState::new(peer));
+    registry.sessions.lock().insert(state.session_id, Arc::clone(&state));
+    let id = state.session_id;
+    match Session::new(ws, ctx.clone(), state) {
+        Ok(session) => {
+            session.run();
+        }
+        Err(e) => log::warn!("cannot start session for {peer}: {e}"),
+    }
+    registry.sessions.lock().remove(&id);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn verdict(head: &str) -> Verdict {
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut req = httparse::Request::new(&mut headers);
+        req.parse(head.as_bytes()).unwrap();
+        judge(&req)
+    }
+
+    #[test]
+    fn requests_are_judged_before_the_upgrade() {
+        let up = "Upgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
+        assert_eq!(verdict(&format!("GET /ws/video/stream HTTP/1.1\r\n{up}")), Verdict::Upgrade);
+        assert_eq!(verdict(&format!("GET /ws/video/stream?pipeline=detect HTTP/1.1\r\n{up}")), Verdict::Upgrade);
+        assert!(matches!(verdict(&format!("GET /other HTTP/1.1\r\n{up}")), Verdict::Reject(404, _)));
+        assert!(matches!(verdict(&format!("GET /ws/video/stream?pipeline=x HTTP/1.1\r\n{up}")), Verdict::Reject(400, _)));
+        assert!(matches!(verdict(&format!("GET /ws/video/stream?fps=3 HTTP/1.1\r\n{up}")), Verdict::Reject(400, _)));
+        assert!(matches!(verdict("GET /ws/video/stream HTTP/1.1\r\n\r\n"), Verdict::Reject(426, _)));
+    }
+}
