@@ -27,6 +27,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the WebSocket inference server.
     Serve(ServeArgs),
+    /// Load-test a running server (closed loop, open loop, idle sessions).
+    Bench(crate::loadgen::BenchArgs),
 }
 
 /// What the server does after a frame fails validation or decoding.
@@ -176,11 +178,8 @@ impl ServeArgs {
         if self.max_write_buffer < 64 * 1024 {
             return bad("max-write-buffer", "must be at least 64 KiB");
         }
-        let threads = if self.threads == 0 {
-            std::thread::available_parallelism().map_or(1, |n| n.get())
-        } else {
-            self.threads
-        };
+        let threads =
+            if self.threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { self.threads };
         Ok(Config {
             listen: self.listen,
             models: self.models.clone(),
@@ -245,11 +244,11 @@ mod tests {
     #[test]
     fn bad_values_are_refused_with_the_flag_name() {
         let cli = Cli::parse_from(["framewire", "serve", "--min-score", "1.5"]);
-        let Command::Serve(a) = cli.command;
+        let Command::Serve(a) = cli.command else { panic!() };
         let e = a.validate().unwrap_err().to_string();
         assert!(e.contains("--min-score"), "{e}");
         let cli = Cli::parse_from(["framewire", "serve", "--idle-timeout", "0"]);
-        let Command::Serve(a) = cli.command;
+        let Command::Serve(a) = cli.command else { panic!() };
         assert!(a.validate().unwrap_err().to_string().contains("--idle-timeout"));
     }
 }

@@ -10,6 +10,7 @@
 pub mod config;
 pub mod image;
 pub mod jpeg;
+pub mod loadgen;
 pub mod model;
 pub mod nms;
 pub mod pipeline;

@@ -29,5 +29,6 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Bench(args) => Ok(framewire::loadgen::run(&args)?),
     }
 }

@@ -132,12 +132,14 @@ impl Detector {
             .and_then(|m| m.with_input_fact(0, f32::fact(shape).into()))
             .and_then(|m| m.into_optimized())
             .map_err(load_err(&path))?;
-        let outs: Vec<Option<Vec<usize>>> = (0..model.outputs.len())
-            .map(|i| model.output_fact(i).ok().and_then(concrete_shape))
-            .collect();
+        let outs: Vec<Option<Vec<usize>>> =
+            (0..model.outputs.len()).map(|i| model.output_fact(i).ok().and_then(concrete_shape)).collect();
         let expected = [Some(vec![1, 1917, 4]), Some(vec![1, 1917, 80])];
         if outs != expected {
-            return Err(ModelError::Layout { path, why: format!("outputs {outs:?}, expected boxes and scores {expected:?}") });
+            return Err(ModelError::Layout {
+                path,
+                why: format!("outputs {outs:?}, expected boxes and scores {expected:?}"),
+            });
         }
         let plan = model.into_runnable().map_err(load_err(&path))?;
         let report = LoadReport { path, input_shape: shape.to_vec(), load_time: started.elapsed(), family: "ssd" };
@@ -151,15 +153,9 @@ impl Detector {
             return Err(ModelError::Missing(path.to_path_buf()));
         }
         let started = Instant::now();
-        let inference = tract_onnx::onnx()
-            .with_ignore_value_info(true)
-            .model_for_path(path)
-            .map_err(load_err(path))?;
-        let declared = inference
-            .input_fact(0)
-            .ok()
-            .and_then(|f| f.shape.as_concrete_finite().ok().flatten())
-            .map(|s| s.to_vec());
+        let inference = tract_onnx::onnx().with_ignore_value_info(true).model_for_path(path).map_err(load_err(path))?;
+        let declared =
+            inference.input_fact(0).ok().and_then(|f| f.shape.as_concrete_finite().ok().flatten()).map(|s| s.to_vec());
         let shape = match declared {
             Some(s) if s.len() == 4 && s[0] == 1 && s[1] == 3 && s[2] > 0 && s[3] > 0 => s,
             Some(s) => {

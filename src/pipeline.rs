@@ -76,9 +76,14 @@ impl Processor for DetectPipeline {
         let img = jpeg::decode_rgb(frame, info, 1)?;
         let decode_ms = ms_since(t0);
         let t1 = Instant::now();
-        let detections = self.detector.detect(&img, self.min_score).map_err(|e| ProcessError::Internal(e.to_string()))?;
+        let detections =
+            self.detector.detect(&img, self.min_score).map_err(|e| ProcessError::Internal(e.to_string()))?;
         let detect_ms = ms_since(t1);
-        Ok(Processed { result: FrameResult { width: info.width, height: info.height, detections }, decode_ms, detect_ms })
+        Ok(Processed {
+            result: FrameResult { width: info.width, height: info.height, detections },
+            decode_ms,
+            detect_ms,
+        })
     }
 }
 
@@ -154,7 +159,13 @@ impl Engine {
             let outcome = catch_unwind(AssertUnwindSafe(|| processor.process(&job.bytes, &job.info)))
                 .unwrap_or_else(|_| Err(ProcessError::Internal("a pipeline stage panicked".into())));
             drop(job.bytes);
-            let d = Done { frame_index: job.frame_index, received: job.received, started, finished: Instant::now(), outcome };
+            let d = Done {
+                frame_index: job.frame_index,
+                received: job.received,
+                started,
+                finished: Instant::now(),
+                outcome,
+            };
             // The session may be gone (client disconnected mid-inference): nothing to do then.
             if done.send(d).is_ok() {
                 waker.wake();

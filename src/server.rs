@@ -162,13 +162,10 @@ impl Server {
             let guard = CountGuard(Arc::clone(&self.registry), Counter::Connections);
             let ctx = self.ctx.clone();
             let registry = Arc::clone(&self.registry);
-            let spawned = std::thread::Builder::new()
-                .name("fw-conn".into())
-                .stack_size(CONN_STACK)
-                .spawn(move || {
-                    let _guard = guard;
-                    connection(tcp, peer, ctx, registry);
-                });
+            let spawned = std::thread::Builder::new().name("fw-conn".into()).stack_size(CONN_STACK).spawn(move || {
+                let _guard = guard;
+                connection(tcp, peer, ctx, registry);
+            });
             if let Err(e) = spawned {
                 log::warn!("cannot spawn a connection thread: {e}");
             }
@@ -222,10 +219,9 @@ fn judge(req: &httparse::Request<'_, '_>) -> Verdict {
     if let Err(why) = check_query(query) {
         return Verdict::Reject(400, why);
     }
-    let upgrade = req
-        .headers
-        .iter()
-        .any(|h| h.name.eq_ignore_ascii_case("upgrade") && String::from_utf8_lossy(h.value).eq_ignore_ascii_case("websocket"));
+    let upgrade = req.headers.iter().any(|h| {
+        h.name.eq_ignore_ascii_case("upgrade") && String::from_utf8_lossy(h.value).eq_ignore_ascii_case("websocket")
+    });
     if !upgrade {
         return Verdict::Reject(426, "this endpoint needs a WebSocket upgrade\n");
     }
@@ -356,7 +352,10 @@ mod tests {
         assert_eq!(verdict(&format!("GET /ws/video/stream HTTP/1.1\r\n{up}")), Verdict::Upgrade);
         assert_eq!(verdict(&format!("GET /ws/video/stream?pipeline=detect HTTP/1.1\r\n{up}")), Verdict::Upgrade);
         assert!(matches!(verdict(&format!("GET /other HTTP/1.1\r\n{up}")), Verdict::Reject(404, _)));
-        assert!(matches!(verdict(&format!("GET /ws/video/stream?pipeline=x HTTP/1.1\r\n{up}")), Verdict::Reject(400, _)));
+        assert!(matches!(
+            verdict(&format!("GET /ws/video/stream?pipeline=x HTTP/1.1\r\n{up}")),
+            Verdict::Reject(400, _)
+        ));
         assert!(matches!(verdict(&format!("GET /ws/video/stream?fps=3 HTTP/1.1\r\n{up}")), Verdict::Reject(400, _)));
         assert!(matches!(verdict("GET /ws/video/stream HTTP/1.1\r\n\r\n"), Verdict::Reject(426, _)));
     }

@@ -151,7 +151,15 @@ struct RateWindow {
 
 impl RateWindow {
     fn new(now: Instant) -> RateWindow {
-        RateWindow { start: now, received: 0, dropped: 0, results: 0, last_results: 0, last_slow_down: None, last_drop: None }
+        RateWindow {
+            start: now,
+            received: 0,
+            dropped: 0,
+            results: 0,
+            last_results: 0,
+            last_slow_down: None,
+            last_drop: None,
+        }
     }
 
     fn roll(&mut self, now: Instant) {
@@ -282,7 +290,8 @@ impl<S: Read + Write + AsRawFd> Session<S> {
     }
 
     fn run_inner(&mut self) -> EndReason {
-        let limits = Limits { max_frame_bytes: self.ctx.config.max_frame_bytes, max_pixels: self.ctx.config.max_pixels };
+        let limits =
+            Limits { max_frame_bytes: self.ctx.config.max_frame_bytes, max_pixels: self.ctx.config.max_pixels };
         let hello = ServerMessage::SessionStarted {
             session_id: self.state.session_id.to_string(),
             protocol: PROTOCOL_VERSION,
@@ -375,7 +384,9 @@ impl<S: Read + Write + AsRawFd> Session<S> {
                     self.request_close(close::TOO_BIG, "too_large");
                     return Ok(());
                 }
-                Err(tungstenite::Error::Protocol(_)) | Err(tungstenite::Error::Capacity(_)) | Err(tungstenite::Error::Utf8) => {
+                Err(tungstenite::Error::Protocol(_))
+                | Err(tungstenite::Error::Capacity(_))
+                | Err(tungstenite::Error::Utf8) => {
                     self.raw_drain = true;
                     self.request_close(close::PROTOCOL_ERROR, "protocol_error");
                     return Ok(());
@@ -412,7 +423,11 @@ impl<S: Read + Write + AsRawFd> Session<S> {
             Message::Binary(bytes) => self.on_frame(bytes),
             Message::Text(_) => {
                 if self.ending == Ending::Open {
-                    self.send(&ServerMessage::Error { error: ErrorCode::UnsupportedMessage, frame_index: None, detail: None })?;
+                    self.send(&ServerMessage::Error {
+                        error: ErrorCode::UnsupportedMessage,
+                        frame_index: None,
+                        detail: None,
+                    })?;
                     self.request_close(close::UNSUPPORTED, "unsupported_message");
                 }
                 Ok(())
@@ -512,7 +527,11 @@ impl<S: Read + Write + AsRawFd> Session<S> {
             Err(ProcessError::Internal(why)) => {
                 self.internal_errors += 1;
                 log::warn!("session {} frame {}: {why}", self.state.session_id, done.frame_index);
-                self.send(&ServerMessage::Error { error: ErrorCode::Internal, frame_index: Some(done.frame_index), detail: None })?;
+                self.send(&ServerMessage::Error {
+                    error: ErrorCode::Internal,
+                    frame_index: Some(done.frame_index),
+                    detail: None,
+                })?;
             }
         }
         self.state.backpressure.store(self.window.state(now) as u8, Ordering::Relaxed);
@@ -559,7 +578,9 @@ impl<S: Read + Write + AsRawFd> Session<S> {
                 Ok(())
             }
             Err(tungstenite::Error::WriteBufferFull(_)) => Err(EndReason::WriteBufferFull),
-            Err(tungstenite::Error::ConnectionClosed) | Err(tungstenite::Error::AlreadyClosed) => Err(EndReason::ClientGone),
+            Err(tungstenite::Error::ConnectionClosed) | Err(tungstenite::Error::AlreadyClosed) => {
+                Err(EndReason::ClientGone)
+            }
             // Writing after our close frame (e.g. a result racing a shutdown): not an error.
             Err(tungstenite::Error::Protocol(_)) => Ok(()),
             Err(_) => Err(EndReason::Io),
@@ -576,7 +597,9 @@ impl<S: Read + Write + AsRawFd> Session<S> {
                 self.want_write = true;
                 Ok(())
             }
-            Err(tungstenite::Error::ConnectionClosed) | Err(tungstenite::Error::AlreadyClosed) => Err(self.end_reason()),
+            Err(tungstenite::Error::ConnectionClosed) | Err(tungstenite::Error::AlreadyClosed) => {
+                Err(self.end_reason())
+            }
             Err(_) => Err(EndReason::Io),
         }
     }

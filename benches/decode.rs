@@ -1,0 +1,20 @@
+//! Strict JPEG decode to RGB (mozjpeg), the first stage on the pool.
+
+use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use framewire::jpeg::{decode_rgb, validate, Limits};
+
+fn bench(c: &mut Criterion) {
+    let limits = Limits { max_bytes: 8 << 20, max_pixels: 40_000_000, max_side: 16_384 };
+    let frames: [(&str, &[u8]); 3] = [
+        ("640x480", include_bytes!("../tests/fixtures/photo_cat_640x480.jpg")),
+        ("1280x720", include_bytes!("../tests/fixtures/photo_motorcycle_1280x720.jpg")),
+        ("1920x1080", include_bytes!("../tests/fixtures/photo_cat_pillarbox_1920x1080.jpg")),
+    ];
+    for (name, bytes) in frames {
+        let info = validate(bytes, &limits).expect("fixture validates");
+        c.bench_function(&format!("decode/{name}"), |b| b.iter(|| decode_rgb(black_box(bytes), &info, 1)));
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

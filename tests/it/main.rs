@@ -1,0 +1,6 @@
+//! The one integration-test binary: real servers on port 0, real tungstenite clients over
+//! loopback, real JPEG frames and the shipped model.
+
+mod protocol;
+mod server;
+mod support;

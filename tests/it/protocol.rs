@@ -1,0 +1,102 @@
+//! The wire protocol pinned from the client's side: independent copies of every server
+//! message with `deny_unknown_fields`, so a renamed, added or missing field fails these tests.
+//! Keep in sync with `docs/PROTOCOL.md`.
+
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Msg {
+    SessionStarted { session_id: String, protocol: u32, pipeline: String, limits: Limits },
+    Result { frame_index: u64, result: FrameResult, dropped_frames: u64, timings_ms: Timings },
+    FrameDropped { frame_index: u64, dropped_frames: u64 },
+    SlowDown { dropped_frames: u64, suggested_fps: u32 },
+    Error { error: String, frame_index: Option<u64>, detail: Option<String> },
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    pub max_frame_bytes: u64,
+    pub max_pixels: u64,
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FrameResult {
+    pub width: u32,
+    pub height: u32,
+    pub detections: Vec<Detection>,
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Detection {
+    pub label: String,
+    pub class_id: usize,
+    pub score: f32,
+    #[serde(rename = "box")]
+    pub bbox: [f32; 4],
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Timings {
+    pub queue: f64,
+    pub decode: f64,
+    pub detect: f64,
+    pub total: f64,
+}
+
+#[test]
+fn pinned_types_refuse_unknown_fields() {
+    let ok = r#"{"type":"frame_dropped","frame_index":3,"dropped_frames":1}"#;
+    assert_eq!(serde_json::from_str::<Msg>(ok).unwrap(), Msg::FrameDropped { frame_index: 3, dropped_frames: 1 });
+    let extra = r#"{"type":"frame_dropped","frame_index":3,"dropped_frames":1,"x":0}"#;
+    assert!(serde_json::from_str::<Msg>(extra).is_err());
+    let nested = r#"{"type":"session_started","session_id":"a","protocol":1,"pipeline":"detect","limits":{"max_frame_bytes":1,"max_pixels":2,"y":3}}"#;
+    assert!(serde_json::from_str::<Msg>(nested).is_err());
+}
+
+/// Every server message, serialised by the server's own types, parses into the pinned types.
+#[test]
+fn server_types_serialise_to_the_pinned_shapes() {
+    use framewire::protocol as p;
+    let msgs = [
+        p::ServerMessage::SessionStarted {
+            session_id: "id".into(),
+            protocol: 1,
+            pipeline: "detect",
+            limits: p::Limits { max_frame_bytes: 1, max_pixels: 2 },
+        },
+        p::ServerMessage::Result {
+            frame_index: 4,
+            result: p::FrameResult {
+                width: 640,
+                height: 480,
+                detections: vec![p::Detection {
+                    label: "cat".into(),
+                    class_id: 15,
+                    score: 0.9,
+                    bbox: [1.0, 2.0, 3.0, 4.0],
+                }],
+            },
+            dropped_frames: 2,
+            timings_ms: p::Timings::default(),
+        },
+        p::ServerMessage::FrameDropped { frame_index: 1, dropped_frames: 1 },
+        p::ServerMessage::SlowDown { dropped_frames: 5, suggested_fps: 7 },
+        p::ServerMessage::Error { error: p::ErrorCode::InvalidFrame, frame_index: Some(3), detail: Some("corrupt") },
+        p::ServerMessage::Error { error: p::ErrorCode::UnsupportedMessage, frame_index: None, detail: None },
+        p::ServerMessage::Error { error: p::ErrorCode::Internal, frame_index: Some(9), detail: None },
+    ];
+    for m in msgs {
+        let json = m.to_json();
+        serde_json::from_str::<Msg>(&json).unwrap_or_else(|e| panic!("{e}: {json}"));
+    }
+    let v: serde_json::Value = serde_json::from_str(
+        &p::ServerMessage::Error { error: p::ErrorCode::Internal, frame_index: Some(9), detail: None }.to_json(),
+    )
+    .unwrap();
+    assert_eq!(v, serde_json::json!({"type":"error","error":"internal","frame_index":9}));
+}

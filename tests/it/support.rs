@@ -1,0 +1,169 @@
+//! Test helpers: one shared engine (the real SSD model, loaded once per test binary), servers
+//! on port 0, a blocking WebSocket client that parses every message into the pinned protocol
+//! types of `protocol.rs`.
+
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use framewire::config::Config;
+use framewire::pipeline::Engine;
+use framewire::server::{Server, ServerHandle};
+use tungstenite::stream::MaybeTlsStream;
+use tungstenite::{Message, WebSocket};
+
+use crate::protocol::Msg;
+
+/// The repository's `tests/fixtures/NAME`.
+pub fn fixture(name: &str) -> Vec<u8> {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// The test configuration: defaults, port 0, the repository's models, 2 pool threads.
+pub fn config() -> Config {
+    let mut c = Config::defaults("127.0.0.1:0".parse().unwrap());
+    c.models = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models");
+    c.threads = 2;
+    c
+}
+
+/// The real `detect` engine, built once.
+pub fn engine() -> Arc<Engine> {
+    static ENGINE: OnceLock<Arc<Engine>> = OnceLock::new();
+    ENGINE.get_or_init(|| Arc::new(framewire::build_engine(&config()).expect("engine"))).clone()
+}
+
+/// A running server.
+pub struct TestServer {
+    pub handle: ServerHandle,
+    pub thread: Option<JoinHandle<std::io::Result<bool>>>,
+}
+
+impl TestServer {
+    /// Start a server with `config` on the given engine.
+    pub fn start_with(config: Config, engine: Arc<Engine>) -> TestServer {
+        let server = Server::bind(config, engine).expect("bind");
+        let handle = server.handle().unwrap();
+        let thread = Some(std::thread::spawn(move || server.run()));
+        TestServer { handle, thread }
+    }
+
+    /// A server with the test config and the real model.
+    pub fn start() -> TestServer {
+        Self::start_with(config(), engine())
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("ws://{}{path}", self.handle.local_addr())
+    }
+
+    /// Connect to the endpoint and read `session_started`.
+    pub fn client(&self) -> Client {
+        self.client_at("/ws/video/stream")
+    }
+
+    pub fn client_at(&self, path: &str) -> Client {
+        let (ws, _) = tungstenite::connect(self.url(path)).expect("connect");
+        let mut c = Client { ws };
+        c.set_timeout(Duration::from_secs(30));
+        match c.next() {
+            Msg::SessionStarted { .. } => c,
+            m => panic!("expected session_started, got {m:?}"),
+        }
+    }
+
+    /// Wait (up to 10 s) until `cond` holds.
+    pub fn wait_until(&self, what: &str, cond: impl Fn(&ServerHandle) -> bool) {
+        let t = Instant::now();
+        while !cond(&self.handle) {
+            assert!(t.elapsed() < Duration::from_secs(10), "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.handle.shutdown();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A blocking client.
+pub struct Client {
+    pub ws: WebSocket<MaybeTlsStream<TcpStream>>,
+}
+
+/// What the next read produced.
+#[derive(Debug)]
+pub enum Event {
+    Msg(Msg),
+    Close(Option<(u16, String)>),
+    Pong,
+}
+
+impl Client {
+    pub fn tcp(&self) -> &TcpStream {
+        match self.ws.get_ref() {
+            MaybeTlsStream::Plain(s) => s,
+            _ => unreachable!(),
+        }
+    }
+
+    pub fn set_timeout(&mut self, d: Duration) {
+        self.tcp().set_read_timeout(Some(d)).unwrap();
+    }
+
+    pub fn send_frame(&mut self, bytes: &[u8]) {
+        self.ws.send(Message::Binary(bytes.to_vec())).expect("send frame");
+    }
+
+    /// The next event (message, close with code and reason, or pong).
+    pub fn event(&mut self) -> Event {
+        loop {
+            match self.ws.read() {
+                Ok(Message::Text(t)) => {
+                    let m: Msg = serde_json::from_str(&t).unwrap_or_else(|e| panic!("{e}: {t}"));
+                    return Event::Msg(m);
+                }
+                Ok(Message::Close(f)) => return Event::Close(f.map(|f| (u16::from(f.code), f.reason.to_string()))),
+                Ok(Message::Pong(_)) => return Event::Pong,
+                Ok(Message::Ping(_)) | Ok(Message::Frame(_)) => continue,
+                Ok(Message::Binary(b)) => panic!("unexpected binary message of {} bytes", b.len()),
+                Err(e) => panic!("read failed: {e}"),
+            }
+        }
+    }
+
+    /// The next protocol message (panics on close).
+    pub fn next(&mut self) -> Msg {
+        match self.event() {
+            Event::Msg(m) => m,
+            e => panic!("expected a message, got {e:?}"),
+        }
+    }
+
+    /// Read until a close frame; returns its code and reason, and the messages before it.
+    pub fn until_close(&mut self) -> (u16, String, Vec<Msg>) {
+        let mut msgs = Vec::new();
+        loop {
+            match self.event() {
+                Event::Msg(m) => msgs.push(m),
+                Event::Close(Some((code, reason))) => return (code, reason, msgs),
+                Event::Close(None) => return (1005, String::new(), msgs),
+                Event::Pong => {}
+            }
+        }
+    }
+
+    /// Send one frame and wait for its result (skipping nothing else).
+    pub fn round_trip(&mut self, bytes: &[u8]) -> Msg {
+        self.send_frame(bytes);
+        self.next()
+    }
+}
