@@ -240,7 +240,11 @@ fn status_text(code: u16) -> &'static str {
     }
 }
 
+/// Time allowed to write a refusal (the handshake deadline may already be over).
+const REJECT_WRITE_TIME: Duration = Duration::from_secs(1);
+
 fn reject(stream: &mut ConnStream, code: u16, body: &str) {
+    stream.set_deadline(Some(Instant::now() + REJECT_WRITE_TIME));
     let extra = match code {
         503 => "Retry-After: 1\r\n",
         426 => "Upgrade: websocket\r\n",

@@ -631,6 +631,11 @@ impl ConnStream {
         self.pos = 0;
     }
 
+    /// Replace the I/O deadline.
+    pub fn set_deadline(&mut self, deadline: Option<Instant>) {
+        self.deadline = deadline;
+    }
+
     /// Remove the deadline and switch the socket to non-blocking (session mode).
     pub fn into_session_mode(&mut self) -> io::Result<()> {
         self.deadline = None;

@@ -265,8 +265,16 @@ fn http_status(server: &TestServer, request: &str) -> (u16, String) {
     let mut s = TcpStream::connect(server.handle.local_addr()).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     s.write_all(request.as_bytes()).unwrap();
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
+    // Read to the end (refusals close the connection), or just the head of a 101.
+    let mut raw = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while let Ok(n @ 1..) = s.read(&mut chunk) {
+        raw.extend_from_slice(&chunk[..n]);
+        if raw.starts_with(b"HTTP/1.1 101") && raw.windows(4).any(|w| w == b"\r\n\r\n") {
+            break;
+        }
+    }
+    let out = String::from_utf8_lossy(&raw).into_owned();
     let code = out.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
     (code, out)
 }
