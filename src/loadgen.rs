@@ -145,6 +145,9 @@ fn closed(args: &BenchArgs, frames: &[Vec<u8>]) -> Result<(), BenchError> {
     let mut ws = connect(&args.url)?;
     let mut lat = Vec::with_capacity(args.count);
     let mut server_total = Vec::with_capacity(args.count);
+    // Round trip minus the pipeline's own work (decode + detect) of the same frame: what the
+    // server and the loopback add.
+    let mut overhead = Vec::with_capacity(args.count);
     let started = Instant::now();
     for i in 0..args.count + 3 {
         let t = Instant::now();
@@ -153,9 +156,13 @@ fn closed(args: &BenchArgs, frames: &[Vec<u8>]) -> Result<(), BenchError> {
             match ws.read()? {
                 Message::Text(txt) if is_result(&txt) => {
                     if i >= 3 {
-                        lat.push(t.elapsed().as_secs_f64() * 1000.0);
+                        let rtt = t.elapsed().as_secs_f64() * 1000.0;
+                        lat.push(rtt);
                         let v: serde_json::Value = serde_json::from_str(&txt).unwrap_or_default();
-                        server_total.push(v["timings_ms"]["total"].as_f64().unwrap_or(f64::NAN));
+                        let tm = &v["timings_ms"];
+                        let ms = |k: &str| tm[k].as_f64().unwrap_or(f64::NAN);
+                        server_total.push(ms("total"));
+                        overhead.push(rtt - ms("decode") - ms("detect"));
                     }
                     break;
                 }
@@ -167,6 +174,7 @@ fn closed(args: &BenchArgs, frames: &[Vec<u8>]) -> Result<(), BenchError> {
     let secs = started.elapsed().as_secs_f64();
     print_latencies("closed-loop round trip", &mut lat);
     print_latencies("server-side total (arrival → result ready)", &mut server_total);
+    print_latencies("overhead (round trip − decode − detect)", &mut overhead);
     println!("results/s: {:.2}", (args.count + 3) as f64 / secs);
     if let Some((rss, threads)) = args.pid.and_then(proc_stats) {
         println!("server rss={rss} KiB threads={threads}");

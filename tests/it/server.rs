@@ -36,7 +36,7 @@ struct RefDet {
 }
 
 /// Detections on every reference frame match `detect_ref.py`'s (score ≥ 0.5): same labels,
-/// boxes within 10 px, scores within 0.03.
+/// boxes within 2 px, scores within 0.01 (the issue asks 10 px; the port is exact to 0.1 px).
 #[test]
 fn detections_match_the_reference_pipeline() {
     let reference: HashMap<String, Vec<RefDet>> =
@@ -53,16 +53,16 @@ fn detections_match_the_reference_pipeline() {
         for r in want.iter().filter(|r| r.score >= 0.53) {
             let m = got
                 .iter()
-                .find(|d| d.label == r.label && d.bbox.iter().zip(r.bbox.iter()).all(|(a, b)| (a - b).abs() <= 10.0));
+                .find(|d| d.label == r.label && d.bbox.iter().zip(r.bbox.iter()).all(|(a, b)| (a - b).abs() <= 2.0));
             let m = m.unwrap_or_else(|| panic!("{name}: reference {} {:?} not found in {got:?}", r.label, r.bbox));
-            assert!((m.score - r.score).abs() <= 0.03, "{name}: {} score {} vs {}", r.label, m.score, r.score);
+            assert!((m.score - r.score).abs() <= 0.01, "{name}: {} score {} vs {}", r.label, m.score, r.score);
         }
         for d in &got {
             if d.score >= 0.53 {
                 assert!(
                     want.iter()
                         .any(|r| r.label == d.label
-                            && d.bbox.iter().zip(r.bbox.iter()).all(|(a, b)| (a - b).abs() <= 10.0)),
+                            && d.bbox.iter().zip(r.bbox.iter()).all(|(a, b)| (a - b).abs() <= 2.0)),
                     "{name}: extra detection {d:?}"
                 );
             }
