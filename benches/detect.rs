@@ -6,7 +6,7 @@ use std::path::Path;
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use framewire::jpeg::{decode_rgb, validate, Limits};
 use framewire::model::Detector;
-use framewire::pipeline::{DetectPipeline, Processor};
+use framewire::protocol::PipelineKind;
 
 fn bench(c: &mut Criterion) {
     let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
@@ -18,8 +18,15 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("detect");
     g.sample_size(20);
     g.bench_function("ssd_640x480", |b| b.iter(|| detector.detect(black_box(&img), 0.5)));
-    let pipeline = DetectPipeline::new(detector, 0.5);
-    g.bench_function("pipeline_640x480", |b| b.iter(|| pipeline.process(black_box(bytes), &info)));
+    drop(detector);
+    let mut config = framewire::config::Config::defaults("127.0.0.1:0".parse().expect("addr"));
+    config.models = models;
+    config.threads = 1;
+    let engine = framewire::build_engine(&config).expect("engine");
+    for kind in [PipelineKind::Detect, PipelineKind::Ocr, PipelineKind::DetectOcr] {
+        let name = format!("pipeline_{}_640x480", kind.as_str());
+        g.bench_function(&name, |b| b.iter(|| engine.process_now(black_box(bytes), &info, kind)));
+    }
     g.finish();
 }
 

@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::protocol::PipelineKind;
+
 /// Largest side a frame may declare, in pixels (libjpeg-style hard cap; not configurable).
 pub const MAX_SIDE: u32 = 16_384;
 
@@ -97,6 +99,21 @@ pub struct ServeArgs {
     #[arg(long, env = "FRAMEWIRE_SHUTDOWN_GRACE", default_value_t = 5.0)]
     pub shutdown_grace: f64,
 
+    /// Pipeline of sessions that do not ask for one with `?pipeline=`: `detect`, `ocr` or
+    /// `detect_ocr`. Default `detect_ocr` (object detection, then OCR, linked).
+    #[arg(long, env = "FRAMEWIRE_PIPELINE", value_enum, default_value_t = PipelineKind::DetectOcr)]
+    pub pipeline: PipelineKind,
+
+    /// Longest side of the text detector's input, in pixels (multiple of 32, 64..=2048). Larger
+    /// frames are shrunk to fit (never enlarged). Default 960, as in the reference.
+    #[arg(long, env = "FRAMEWIRE_OCR_MAX_SIDE", default_value_t = 960)]
+    pub ocr_max_side: usize,
+
+    /// Most text lines recognised per frame (the first in reading order). Default 64: bounds
+    /// the recognizer's work on a frame full of text.
+    #[arg(long, env = "FRAMEWIRE_OCR_MAX_LINES", default_value_t = 64)]
+    pub ocr_max_lines: usize,
+
     /// Most bytes of results buffered for a client that does not read them, in bytes; past
     /// it the session is closed. Default 1 MiB (hundreds of results).
     #[arg(long, env = "FRAMEWIRE_MAX_WRITE_BUFFER", default_value_t = 1024 * 1024)]
@@ -147,6 +164,12 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// See [`ServeArgs::max_write_buffer`].
     pub max_write_buffer: usize,
+    /// See [`ServeArgs::pipeline`].
+    pub pipeline: PipelineKind,
+    /// See [`ServeArgs::ocr_max_side`].
+    pub ocr_max_side: usize,
+    /// See [`ServeArgs::ocr_max_lines`].
+    pub ocr_max_lines: usize,
 }
 
 fn seconds(flag: &'static str, v: f64) -> Result<Duration, ConfigError> {
@@ -175,6 +198,12 @@ impl ServeArgs {
         if self.threads > 1024 {
             return bad("threads", "must be at most 1024");
         }
+        if !(64..=2048).contains(&self.ocr_max_side) || !self.ocr_max_side.is_multiple_of(32) {
+            return bad("ocr-max-side", "must be a multiple of 32 within [64, 2048]");
+        }
+        if !(1..=1000).contains(&self.ocr_max_lines) {
+            return bad("ocr-max-lines", "must be within [1, 1000]");
+        }
         if self.max_write_buffer < 64 * 1024 {
             return bad("max-write-buffer", "must be at least 64 KiB");
         }
@@ -195,6 +224,9 @@ impl ServeArgs {
             on_invalid: self.on_invalid,
             shutdown_grace: seconds("shutdown-grace", self.shutdown_grace)?,
             max_write_buffer: self.max_write_buffer,
+            pipeline: self.pipeline,
+            ocr_max_side: self.ocr_max_side,
+            ocr_max_lines: self.ocr_max_lines,
         })
     }
 }
@@ -238,6 +270,8 @@ mod tests {
         assert_eq!(c.idle_timeout, Duration::from_secs(60));
         assert_eq!(c.handshake_timeout, Duration::from_secs(5));
         assert_eq!(c.on_invalid, OnInvalid::Close);
+        assert_eq!(c.pipeline, PipelineKind::DetectOcr);
+        assert_eq!(c.ocr_max_side, 960);
         assert!(c.threads >= 1);
     }
 

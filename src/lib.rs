@@ -1,8 +1,8 @@
 //! framewire: a native real-time video inference server.
 //!
 //! A client opens a WebSocket to `/ws/video/stream` and sends JPEG frames as binary messages;
-//! each frame is validated ([`jpeg`]), decoded, run through the detector ([`model`]) on a shared
-//! pool ([`pipeline`]) and answered with a JSON result ([`protocol`]) by its session
+//! each frame is validated ([`jpeg`]), decoded, run through the detector and OCR ([`model`],
+//! [`ocr_post`]) on a shared pool ([`pipeline`]) and answered with a JSON result ([`protocol`]) by its session
 //! ([`session`]). The [`server`] accepts connections; [`config`] holds every limit. `main.rs`
 //! is only the command line on top of this library, so tests, benches and fuzz targets reach
 //! everything here.
@@ -13,6 +13,7 @@ pub mod jpeg;
 pub mod loadgen;
 pub mod model;
 pub mod nms;
+pub mod ocr_post;
 pub mod pipeline;
 pub mod preprocess;
 pub mod protocol;
@@ -23,21 +24,35 @@ pub mod yolo;
 
 use std::sync::Arc;
 
-/// Load the configured detector and build the `detect` pool: what `framewire serve` runs.
-pub fn build_engine(config: &config::Config) -> Result<pipeline::Engine, StartError> {
-    let detector = match &config.detector {
-        Some(path) => model::Detector::load_yolo(path, &config.models)?,
-        None => model::Detector::load_ssd(&config.models)?,
-    };
-    let r = detector.report();
+/// Text detector input sizes whose plans are built at start-up: a 640×480 frame, and 720p /
+/// 1080p frames shrunk to the default `--ocr-max-side` of 960. Other sizes are built on first use.
+const TEXT_DET_PRESET_SIZES: [(usize, usize); 2] = [(640, 480), (960, 544)];
+
+fn log_load(r: &model::LoadReport) {
     log::info!(
-        "loaded {} detector {} input={:?} in {:.2} s",
+        "loaded {} model {} input={:?} in {:.2} s",
         r.family,
         r.path.display(),
         r.input_shape,
         r.load_time.as_secs_f64()
     );
-    let processor = Arc::new(pipeline::DetectPipeline::new(detector, config.min_score));
+}
+
+/// Load every model and build the pool: what `framewire serve` runs.
+pub fn build_engine(config: &config::Config) -> Result<pipeline::Engine, StartError> {
+    let detector = match &config.detector {
+        Some(path) => model::Detector::load_yolo(path, &config.models)?,
+        None => model::Detector::load_ssd(&config.models)?,
+    };
+    log_load(detector.report());
+    let sizes: Vec<(usize, usize)> =
+        TEXT_DET_PRESET_SIZES.iter().map(|&(w, h)| ocr_post::det_input_size(w, h, config.ocr_max_side)).collect();
+    let text_detector = model::TextDetector::load(&config.models, &sizes)?;
+    log_load(text_detector.report());
+    let recognizer = model::TextRecognizer::load(&config.models)?;
+    log_load(recognizer.report());
+    let ocr = pipeline::OcrSettings { max_side: config.ocr_max_side, max_lines: config.ocr_max_lines };
+    let processor = Arc::new(pipeline::VisionPipeline::new(detector, text_detector, recognizer, config.min_score, ocr));
     let engine = pipeline::Engine::new(config.threads, processor)?;
     log::info!("inference pool: {} thread(s)", engine.threads());
     Ok(engine)

@@ -29,6 +29,15 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Bench(args) => Ok(framewire::loadgen::run(&args)?),
+        Command::Bench(args) => {
+            let report = framewire::loadgen::run(&args)?;
+            if args.json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                println!("{}", report.human());
+            }
+            anyhow::ensure!(report.unaccounted == 0, "{} frames unaccounted for", report.unaccounted);
+            Ok(())
+        }
     }
 }

@@ -260,6 +260,167 @@ fn ssd_candidates(boxes: &[f32], scores: &[f32], stride: usize, classes: usize, 
     out
 }
 
+/// File names of the OCR models inside `--models`.
+pub const OCR_DET_FILE: &str = "ppocrv6_tiny_det.onnx";
+/// Recognizer file name.
+pub const OCR_REC_FILE: &str = "ppocrv6_tiny_rec.onnx";
+/// Recognizer dictionary file name.
+pub const OCR_DICT_FILE: &str = "ppocrv6_tiny_dict.txt";
+/// Recognizer input widths: a plan each, built at start-up (a symbolic width runs ~3× slower).
+pub const REC_BUCKETS: [usize; 4] = [320, 640, 960, 1280];
+/// Recognizer input height (fixed by the model).
+pub const REC_HEIGHT: usize = 48;
+/// Most text-detector plans kept (one per input size); sizes beyond get a one-off plan.
+pub const MAX_TEXT_DET_PLANS: usize = 32;
+
+fn load_onnx(path: &Path) -> Result<InferenceModel, ModelError> {
+    if !path.is_file() {
+        return Err(ModelError::Missing(path.to_path_buf()));
+    }
+    // The PP-OCR exports carry symbolic value_info that clashes with concrete input facts.
+    tract_onnx::onnx().with_ignore_value_info(true).model_for_path(path).map_err(load_err(path))
+}
+
+fn plan_for(model: &InferenceModel, path: &Path, shape: [usize; 4]) -> Result<Plan, ModelError> {
+    model
+        .clone()
+        .with_input_fact(0, f32::fact(shape).into())
+        .and_then(|m| m.into_optimized())
+        .and_then(|m| m.into_runnable())
+        .map_err(load_err(path))
+}
+
+fn run_single(plan: &Plan, shape: [usize; 4], data: Vec<f32>) -> Result<Vec<f32>, ModelError> {
+    let input = tract_ndarray::Array4::from_shape_vec(shape, data).map_err(run_err)?.into_tensor();
+    let outputs = plan.run(tvec!(input.into())).map_err(run_err)?;
+    let view = outputs[0].to_plain_array_view::<f32>().map_err(run_err)?;
+    Ok(view.iter().copied().collect())
+}
+
+/// The PP-OCRv6 tiny text detector (DB): one optimised plan per input size (multiples of 32),
+/// the common camera sizes built at start-up, others on first use (cached, bounded).
+pub struct TextDetector {
+    path: PathBuf,
+    model: InferenceModel,
+    plans: parking_lot::RwLock<std::collections::HashMap<(usize, usize), Plan>>,
+    report: LoadReport,
+}
+
+impl std::fmt::Debug for TextDetector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TextDetector").field("report", &self.report).finish()
+    }
+}
+
+impl TextDetector {
+    /// Load the model and build plans for the given `(width, height)` input sizes.
+    pub fn load(models_dir: &Path, sizes: &[(usize, usize)]) -> Result<TextDetector, ModelError> {
+        let path = models_dir.join(OCR_DET_FILE);
+        let started = Instant::now();
+        let model = load_onnx(&path)?;
+        let mut plans = std::collections::HashMap::new();
+        for &(w, h) in sizes {
+            plans.insert((w, h), plan_for(&model, &path, [1, 3, h, w])?);
+        }
+        let input_shape = sizes.first().map_or(vec![], |&(w, h)| vec![1, 3, h, w]);
+        let report = LoadReport { path: path.clone(), input_shape, load_time: started.elapsed(), family: "ppocr-det" };
+        Ok(TextDetector { path, model, plans: parking_lot::RwLock::new(plans), report })
+    }
+
+    /// What was loaded and how long it took.
+    pub fn report(&self) -> &LoadReport {
+        &self.report
+    }
+
+    fn plan(&self, w: usize, h: usize) -> Result<Plan, ModelError> {
+        if let Some(p) = self.plans.read().get(&(w, h)) {
+            return Ok(Arc::clone(p));
+        }
+        let started = Instant::now();
+        let plan = plan_for(&self.model, &self.path, [1, 3, h, w])?;
+        let mut plans = self.plans.write();
+        if plans.len() < MAX_TEXT_DET_PLANS {
+            plans.insert((w, h), Arc::clone(&plan));
+            log::info!("built text detector plan {w}x{h} in {:.2} s", started.elapsed().as_secs_f64());
+        }
+        Ok(plan)
+    }
+
+    /// Run on a `[1,3,h,w]` input; returns the `h×w` text probability map.
+    pub fn run(&self, input: Vec<f32>, w: usize, h: usize) -> Result<Vec<f32>, ModelError> {
+        let plan = self.plan(w, h)?;
+        let map = run_single(&plan, [1, 3, h, w], input)?;
+        if map.len() != w * h {
+            return Err(ModelError::Run(format!("text map of {} values for {w}x{h}", map.len())));
+        }
+        Ok(map)
+    }
+}
+
+/// The PP-OCRv6 tiny recognizer (CTC), a plan per width bucket, and its dictionary.
+pub struct TextRecognizer {
+    plans: Vec<(usize, Plan)>,
+    dict: Vec<String>,
+    report: LoadReport,
+}
+
+impl std::fmt::Debug for TextRecognizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TextRecognizer").field("report", &self.report).finish()
+    }
+}
+
+impl TextRecognizer {
+    /// Load the model and dictionary, build a plan for each of [`REC_BUCKETS`].
+    pub fn load(models_dir: &Path) -> Result<TextRecognizer, ModelError> {
+        let path = models_dir.join(OCR_REC_FILE);
+        let dict_path = models_dir.join(OCR_DICT_FILE);
+        let text = std::fs::read_to_string(&dict_path).map_err(|_| ModelError::Missing(dict_path.clone()))?;
+        let dict: Vec<String> = text.lines().map(|l| l.trim_end_matches('\r').to_string()).collect();
+        let started = Instant::now();
+        let model = load_onnx(&path)?;
+        let plans = REC_BUCKETS
+            .iter()
+            .map(|&w| Ok((w, plan_for(&model, &path, [1, 3, REC_HEIGHT, w])?)))
+            .collect::<Result<Vec<_>, ModelError>>()?;
+        let report = LoadReport {
+            path,
+            input_shape: vec![1, 3, REC_HEIGHT, REC_BUCKETS[0]],
+            load_time: started.elapsed(),
+            family: "ppocr-rec",
+        };
+        Ok(TextRecognizer { plans, dict, report })
+    }
+
+    /// What was loaded and how long it took.
+    pub fn report(&self) -> &LoadReport {
+        &self.report
+    }
+
+    /// The dictionary (index 0 of the model's classes is the CTC blank, not in here).
+    pub fn dict(&self) -> &[String] {
+        &self.dict
+    }
+
+    /// Run on a `[1,3,48,width]` input (`width` one of [`REC_BUCKETS`]); returns the `[T, C]`
+    /// softmax matrix with `T` and `C`.
+    pub fn run(&self, input: Vec<f32>, width: usize) -> Result<(Vec<f32>, usize, usize), ModelError> {
+        let plan = self
+            .plans
+            .iter()
+            .find(|(w, _)| *w == width)
+            .map(|(_, p)| p)
+            .ok_or_else(|| ModelError::Run(format!("no recognizer plan for width {width}")))?;
+        let out = run_single(plan, [1, 3, REC_HEIGHT, width], input)?;
+        let classes = self.dict.len() + 2;
+        if out.len() % classes != 0 {
+            return Err(ModelError::Run(format!("recognizer output of {} values", out.len())));
+        }
+        let steps = out.len() / classes;
+        Ok((out, steps, classes))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,8 +1,13 @@
-//! Non-maximum suppression, written and tested here (tract's YOLO example NMS is wrong).
+//! Non-maximum suppression for detector outputs, shared by the SSD and YOLO paths.
 //!
-//! Class-wise greedy NMS as in the TF Object Detection API exporter and the reference
-//! `detect_ref.py`: per class, highest score first, a box is suppressed when its IoU with an
-//! already kept box of the same class is strictly greater than the threshold.
+//! Written here rather than borrowed (tract's YOLO example NMS is wrong) so that it matches the
+//! reference `detect_ref.py` and the TF Object Detection API exporter exactly: class-wise greedy
+//! NMS, highest score first, a box is suppressed only when its IoU with an already kept box of the
+//! same class is strictly greater than the threshold. Everything is deterministic (stable sorts,
+//! earlier input wins ties) and garbage from a model (NaN, infinities, degenerate boxes) can
+//! neither panic nor poison the result.
+
+use std::cmp::Ordering;
 
 /// A scored box before or after NMS; `bbox` = `[x1, y1, x2, y2]` in any consistent unit.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -15,22 +20,26 @@ pub struct Candidate {
     pub bbox: [f32; 4],
 }
 
+/// Area of a box; a swapped box (`x2 < x1` or `y2 < y1`) counts as empty, NaN gives NaN.
 fn area(b: &[f32; 4]) -> f32 {
     (b[2] - b[0]).max(0.0) * (b[3] - b[1]).max(0.0)
 }
 
-/// Intersection over union. 0 when either box has zero area (including swapped corners,
-/// which count as empty) or when anything is NaN; never NaN itself.
+/// Intersection over union, in `[0, 1]` and never NaN.
+///
+/// 0 when either box has zero area, which includes degenerate boxes (`x1 == x2`), swapped boxes
+/// (`x2 < x1` or `y2 < y1`: treated as empty rather than re-ordered, since a model that emits them
+/// has not found an object) and boxes with NaN or infinite coordinates. For ordinary boxes this is
+/// the reference's `inter / max(union, 1e-12)`.
 pub fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
     let (aa, ab) = (area(a), area(b));
-    if !(aa > 0.0 && ab > 0.0) {
+    if !(aa > 0.0 && ab > 0.0 && aa.is_finite() && ab.is_finite()) {
         return 0.0;
     }
     let w = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
     let h = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
     let inter = w * h;
-    let union = aa + ab - inter;
-    let v = inter / union;
+    let v = inter / (aa + ab - inter).max(1e-12);
     if v.is_finite() {
         v.clamp(0.0, 1.0)
     } else {
@@ -38,27 +47,40 @@ pub fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
     }
 }
 
+/// Score descending; callers have removed NaN, so `Equal` only means a genuine tie, which a
+/// stable sort resolves by input order.
+fn by_score_desc(a: &Candidate, b: &Candidate) -> Ordering {
+    b.score.partial_cmp(&a.score).unwrap_or(Ordering::Equal)
+}
+
 /// Class-wise greedy NMS, then the global top `max_det` by score.
 ///
-/// Candidates with a non-finite score or coordinate are dropped first. Sorting is stable, so
-/// equal scores keep their input order (the earlier candidate wins), and the output is
-/// deterministic. A box whose IoU with a kept box is exactly `iou_thr` is kept.
+/// Candidates with a non-finite score or coordinate are dropped first. Per class, candidates are
+/// visited by score descending (stable: equal scores keep their input order, so the earlier one
+/// wins) and one is kept unless its IoU with an already kept box of the same class is `> iou_thr`;
+/// IoU exactly equal to `iou_thr` is kept, as in the reference. Zero-area and swapped boxes have
+/// IoU 0 with everything, so (for `iou_thr >= 0`) they never suppress and are never suppressed.
+/// Different classes never suppress each other. The kept boxes of all classes are then sorted by
+/// score descending (stable) and truncated to `max_det`.
 pub fn nms_classwise(cands: Vec<Candidate>, iou_thr: f32, max_det: usize) -> Vec<Candidate> {
     let mut cands: Vec<Candidate> =
         cands.into_iter().filter(|c| c.score.is_finite() && c.bbox.iter().all(|v| v.is_finite())).collect();
-    // Group by class, score descending, input order on ties.
-    cands.sort_by(|a, b| a.class_id.cmp(&b.class_id).then(b.score.total_cmp(&a.score)));
+    // Group by class, then score descending; stable, so ties keep input order.
+    cands.sort_by(|a, b| a.class_id.cmp(&b.class_id).then_with(|| by_score_desc(a, b)));
     let mut kept: Vec<Candidate> = Vec::new();
     let mut class_start = 0;
     for c in cands {
         if kept.get(class_start).is_some_and(|k| k.class_id != c.class_id) {
             class_start = kept.len();
         }
-        if kept[class_start..].iter().all(|k| iou(&k.bbox, &c.bbox) <= iou_thr) {
+        // Written as "not suppressed" so that a NaN threshold suppresses nothing.
+        if !kept[class_start..].iter().any(|k| iou(&k.bbox, &c.bbox) > iou_thr) {
             kept.push(c);
         }
     }
-    kept.sort_by(|a, b| b.score.total_cmp(&a.score));
+    // Classes were visited in id order, each in score order: the stable merge sort keeps the
+    // input order among equal scores of one class.
+    kept.sort_by(by_score_desc);
     kept.truncate(max_det);
     kept
 }
@@ -77,10 +99,30 @@ mod tests {
         assert_eq!(iou(&a, &a), 1.0);
         assert_eq!(iou(&a, &[10.0, 0.0, 20.0, 10.0]), 0.0); // touching edges
         assert!((iou(&a, &[5.0, 0.0, 15.0, 10.0]) - 1.0 / 3.0).abs() < 1e-6);
-        assert_eq!(iou(&a, &[3.0, 3.0, 3.0, 8.0]), 0.0); // zero area
-        assert_eq!(iou(&a, &[10.0, 10.0, 0.0, 0.0]), 0.0); // swapped = empty
+        assert_eq!(iou(&a, &[2.0, 2.0, 4.0, 4.0]), 0.04); // contained
+        assert_eq!(iou(&a, &[3.0, 3.0, 3.0, 8.0]), 0.0); // zero width
+        assert_eq!(iou(&a, &[3.0, 3.0, 8.0, 3.0]), 0.0); // zero height
+        assert_eq!(iou(&[0.0; 4], &[0.0; 4]), 0.0);
         assert_eq!(iou(&a, &[f32::NAN, 0.0, 5.0, 5.0]), 0.0);
-        assert_eq!(iou(&[0.0, 0.0, 0.0, 0.0], &[0.0, 0.0, 0.0, 0.0]), 0.0);
+        assert_eq!(iou(&[f32::NAN; 4], &[f32::NAN; 4]), 0.0);
+        assert_eq!(iou(&a, &[0.0, 0.0, f32::INFINITY, 10.0]), 0.0);
+        assert_eq!(iou(&[-f32::INFINITY, 0.0, f32::INFINITY, 1.0], &a), 0.0);
+        // Symmetric.
+        let b = [3.0, -2.0, 12.5, 7.0];
+        assert_eq!(iou(&a, &b), iou(&b, &a));
+    }
+
+    #[test]
+    fn swapped_box_is_treated_as_empty() {
+        let a = [0.0, 0.0, 10.0, 10.0];
+        // Both axes swapped: the naive area would be positive ((-10)*(-10)); we say 0.
+        assert_eq!(iou(&a, &[10.0, 10.0, 0.0, 0.0]), 0.0);
+        assert_eq!(iou(&[10.0, 10.0, 0.0, 0.0], &[10.0, 10.0, 0.0, 0.0]), 0.0);
+        assert_eq!(iou(&a, &[10.0, 0.0, 0.0, 10.0]), 0.0); // x swapped only
+        let swapped = c(0, 0.99, [10.0, 10.0, 0.0, 0.0]);
+        let good = c(0, 0.5, a);
+        // Kept (not dropped: its coordinates are finite), and it does not suppress `good`.
+        assert_eq!(nms_classwise(vec![swapped, good], 0.5, 10), vec![swapped, good]);
     }
 
     #[test]
@@ -91,22 +133,42 @@ mod tests {
                 c(0, 0.9, [1.0, 0.0, 11.0, 10.0]),
                 c(1, 0.7, [0.0, 0.0, 10.0, 10.0]),
                 c(0, 0.6, [50.0, 50.0, 60.0, 60.0]),
+                c(2, 0.65, [1.0, 0.0, 11.0, 10.0]),
             ],
             0.6,
             100,
         );
         let got: Vec<(usize, f32)> = out.iter().map(|c| (c.class_id, c.score)).collect();
-        assert_eq!(got, vec![(0, 0.9), (1, 0.7), (0, 0.6)]);
+        assert_eq!(got, vec![(0, 0.9), (1, 0.7), (2, 0.65), (0, 0.6)]);
+    }
+
+    #[test]
+    fn identical_boxes_of_different_classes_all_survive() {
+        let b = [0.0, 0.0, 10.0, 10.0];
+        let cands: Vec<Candidate> = (0..5).map(|k| c(k, 0.5, b)).collect();
+        assert_eq!(nms_classwise(cands.clone(), 0.0, 10), cands);
     }
 
     #[test]
     fn iou_exactly_at_the_threshold_is_kept() {
-        // IoU of these two is exactly 0.5.
+        // IoU of these two is exactly 0.5 (intersection 200, union 400).
         let a = c(0, 0.9, [0.0, 0.0, 30.0, 10.0]);
         let b = c(0, 0.8, [10.0, 0.0, 40.0, 10.0]);
         assert_eq!(iou(&a.bbox, &b.bbox), 0.5);
-        assert_eq!(nms_classwise(vec![a, b], 0.5, 10).len(), 2);
-        assert_eq!(nms_classwise(vec![a, b], 0.49, 10).len(), 1);
+        assert_eq!(nms_classwise(vec![a, b], 0.5, 10), vec![a, b]);
+        assert_eq!(nms_classwise(vec![a, b], 0.49, 10), vec![a]);
+        // Touching boxes (IoU 0) survive even a zero threshold.
+        let d = c(0, 0.7, [30.0, 0.0, 40.0, 10.0]);
+        assert_eq!(nms_classwise(vec![a, d], 0.0, 10), vec![a, d]);
+    }
+
+    #[test]
+    fn suppression_is_greedy_not_transitive() {
+        // b overlaps a (suppressed); c overlaps b but not a, so c stays: b was never kept.
+        let a = c(0, 0.9, [0.0, 0.0, 10.0, 10.0]);
+        let b = c(0, 0.8, [3.0, 0.0, 13.0, 10.0]);
+        let d = c(0, 0.7, [10.0, 0.0, 20.0, 10.0]);
+        assert_eq!(nms_classwise(vec![d, b, a], 0.5, 10), vec![a, d]);
     }
 
     #[test]
@@ -115,30 +177,61 @@ mod tests {
         let b = c(3, 0.5, [0.5, 0.0, 10.5, 10.0]);
         assert_eq!(nms_classwise(vec![a, b], 0.6, 10), vec![a]);
         assert_eq!(nms_classwise(vec![b, a], 0.6, 10), vec![b]);
+        // Non-overlapping ties keep input order in the output too, also across classes.
+        let p = c(1, 0.5, [0.0, 0.0, 1.0, 1.0]);
+        let q = c(0, 0.5, [5.0, 5.0, 6.0, 6.0]);
+        let r = c(1, 0.5, [9.0, 9.0, 10.0, 10.0]);
+        assert_eq!(nms_classwise(vec![p, r], 0.5, 10), vec![p, r]);
+        assert_eq!(nms_classwise(vec![r, p], 0.5, 10), vec![r, p]);
+        // Across classes the merged order is by class then input order among equal scores.
+        assert_eq!(nms_classwise(vec![p, q, r], 0.5, 10), vec![q, p, r]);
+        // Signed zeros are a tie, not an order.
+        let z1 = c(0, -0.0, [0.0, 0.0, 1.0, 1.0]);
+        let z2 = c(0, 0.0, [5.0, 5.0, 6.0, 6.0]);
+        assert_eq!(nms_classwise(vec![z1, z2], 0.5, 10), vec![z1, z2]);
     }
 
     #[test]
     fn nan_and_infinite_candidates_are_dropped_and_zero_area_never_suppresses() {
         let good = c(0, 0.9, [0.0, 0.0, 10.0, 10.0]);
+        let point = c(0, 0.97, [5.0, 5.0, 5.0, 5.0]);
         let out = nms_classwise(
             vec![
                 c(0, f32::NAN, [0.0, 0.0, 10.0, 10.0]),
                 c(0, 0.95, [f32::NAN, 0.0, 10.0, 10.0]),
                 c(0, 0.99, [0.0, 0.0, f32::INFINITY, 10.0]),
-                c(0, 0.97, [5.0, 5.0, 5.0, 5.0]),
+                c(0, f32::INFINITY, [0.0, 0.0, 10.0, 10.0]),
+                c(0, f32::NEG_INFINITY, [0.0, 0.0, 10.0, 10.0]),
+                point,
                 good,
             ],
             0.6,
             10,
         );
-        assert_eq!(out, vec![c(0, 0.97, [5.0, 5.0, 5.0, 5.0]), good]);
+        assert_eq!(out, vec![point, good]);
+        // A zero-area box is never suppressed either, even when it lies inside a kept box.
+        let line = c(0, 0.5, [2.0, 2.0, 8.0, 2.0]);
+        assert_eq!(nms_classwise(vec![good, line], 0.0, 10), vec![good, line]);
+    }
+
+    #[test]
+    fn nan_threshold_suppresses_nothing() {
+        let a = c(0, 0.9, [0.0, 0.0, 10.0, 10.0]);
+        assert_eq!(nms_classwise(vec![a, a], f32::NAN, 10), vec![a, a]);
     }
 
     #[test]
     fn max_det_keeps_the_global_top() {
         let cands: Vec<Candidate> = (0..10).map(|i| c(i, i as f32 / 10.0, [0.0, 0.0, 1.0, 1.0])).collect();
-        let out = nms_classwise(cands, 0.6, 3);
+        let out = nms_classwise(cands.clone(), 0.6, 3);
         assert_eq!(out.iter().map(|c| c.class_id).collect::<Vec<_>>(), vec![9, 8, 7]);
+        assert!(nms_classwise(cands.clone(), 0.6, 0).is_empty());
+        assert_eq!(nms_classwise(cands, 0.6, 100).len(), 10);
+    }
+
+    #[test]
+    fn empty_input_gives_empty_output() {
         assert!(nms_classwise(vec![], 0.6, 3).is_empty());
+        assert!(nms_classwise(vec![c(0, f32::NAN, [0.0; 4])], 0.6, 3).is_empty());
     }
 }

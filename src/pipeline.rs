@@ -10,10 +10,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crossbeam_channel::Sender;
+use rayon::prelude::*;
 
+use crate::image::RgbImage;
 use crate::jpeg::{self, FrameError, JpegInfo};
-use crate::model::Detector;
-use crate::protocol::FrameResult;
+use crate::model::{Detector, ModelError, TextDetector, TextRecognizer};
+use crate::ocr_post::{self, TextQuad};
+use crate::protocol::{Detection, FrameResult, PipelineKind, TextLine, Timings};
 use crate::wake::Waker;
 
 /// What a processor produced for one frame.
@@ -21,10 +24,8 @@ use crate::wake::Waker;
 pub struct Processed {
     /// The result to send.
     pub result: FrameResult,
-    /// JPEG decode time, ms.
-    pub decode_ms: f64,
-    /// Detection time (pre-processing, model, post-processing), ms.
-    pub detect_ms: f64,
+    /// Stage times (ms); `queue` and `total` are filled in by the session.
+    pub timings: Timings,
 }
 
 /// Why a frame produced no result.
@@ -40,50 +41,161 @@ pub enum ProcessError {
     Internal(String),
 }
 
-/// Per-frame work, shared read-only by every pool thread.
-pub trait Processor: Send + Sync + 'static {
-    /// The pipeline name announced in `session_started`.
-    fn name(&self) -> &'static str;
-    /// Decode and analyse one frame that passed [`jpeg::validate`].
-    fn process(&self, frame: &[u8], info: &JpegInfo) -> Result<Processed, ProcessError>;
-}
-
-/// The `detect` pipeline: strict decode, then the object detector.
-#[derive(Debug)]
-pub struct DetectPipeline {
-    detector: Detector,
-    min_score: f32,
-}
-
-impl DetectPipeline {
-    /// A pipeline reporting detections scoring above `min_score`.
-    pub fn new(detector: Detector, min_score: f32) -> DetectPipeline {
-        DetectPipeline { detector, min_score }
+impl From<ModelError> for ProcessError {
+    fn from(e: ModelError) -> Self {
+        ProcessError::Internal(e.to_string())
     }
 }
+
+/// Per-frame work, shared read-only by every pool thread.
+pub trait Processor: Send + Sync + 'static {
+    /// Decode and analyse one frame that passed [`jpeg::validate`], with the session's pipeline.
+    fn process(&self, frame: &[u8], info: &JpegInfo, kind: PipelineKind) -> Result<Processed, ProcessError>;
+}
+
+/// OCR settings.
+#[derive(Debug, Clone, Copy)]
+pub struct OcrSettings {
+    /// Longest side of the text detector's input (the frame is shrunk to fit, never enlarged).
+    pub max_side: usize,
+    /// Most text lines recognised per frame (the first ones in reading order).
+    pub max_lines: usize,
+}
+
+/// The vision pipeline: strict decode, then the object detector and/or OCR (text detector,
+/// then the recognizer on each line), linked by position.
+#[derive(Debug)]
+pub struct VisionPipeline {
+    detector: Detector,
+    text_detector: TextDetector,
+    recognizer: TextRecognizer,
+    min_score: f32,
+    ocr: OcrSettings,
+}
+
+/// Lines whose recognition confidence is below this are dropped (PaddleOCR's `drop_score`).
+pub const MIN_TEXT_SCORE: f32 = 0.5;
 
 fn ms_since(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1000.0
 }
 
-impl Processor for DetectPipeline {
-    fn name(&self) -> &'static str {
-        "detect"
+fn timed<T>(f: impl FnOnce() -> T) -> (T, f64) {
+    let t = Instant::now();
+    let v = f();
+    (v, ms_since(t))
+}
+
+impl VisionPipeline {
+    /// A pipeline reporting detections above `min_score`.
+    pub fn new(
+        detector: Detector,
+        text_detector: TextDetector,
+        recognizer: TextRecognizer,
+        min_score: f32,
+        ocr: OcrSettings,
+    ) -> VisionPipeline {
+        VisionPipeline { detector, text_detector, recognizer, min_score, ocr }
     }
 
-    fn process(&self, frame: &[u8], info: &JpegInfo) -> Result<Processed, ProcessError> {
-        let t0 = Instant::now();
-        let img = jpeg::decode_rgb(frame, info, 1)?;
-        let decode_ms = ms_since(t0);
-        let t1 = Instant::now();
-        let detections =
-            self.detector.detect(&img, self.min_score).map_err(|e| ProcessError::Internal(e.to_string()))?;
-        let detect_ms = ms_since(t1);
-        Ok(Processed {
-            result: FrameResult { width: info.width, height: info.height, detections },
-            decode_ms,
-            detect_ms,
-        })
+    fn detect(&self, img: &RgbImage) -> Result<(Vec<Detection>, f64), ProcessError> {
+        let (d, ms) = timed(|| self.detector.detect(img, self.min_score));
+        Ok((d?, ms))
+    }
+
+    fn find_text(&self, img: &RgbImage) -> Result<(Vec<TextQuad>, f64), ProcessError> {
+        let (r, ms) = timed(|| -> Result<Vec<TextQuad>, ProcessError> {
+            let (w, h) = ocr_post::det_input_size(img.width, img.height, self.ocr.max_side);
+            let mut input = vec![0f32; 3 * w * h];
+            ocr_post::det_input(img, w, h, &mut input);
+            let map = self.text_detector.run(input, w, h)?;
+            let mut quads = ocr_post::db_postprocess(&map, w, h, img.width, img.height);
+            quads.truncate(self.ocr.max_lines);
+            Ok(quads)
+        });
+        Ok((r?, ms))
+    }
+
+    fn read_lines(&self, img: &RgbImage, quads: &[TextQuad]) -> Result<(Vec<TextLine>, f64), ProcessError> {
+        let (r, ms) = timed(|| {
+            quads
+                .par_iter()
+                .map(|q| -> Result<Option<TextLine>, ProcessError> {
+                    let (width, input) = ocr_post::rec_input(img, q);
+                    let (probs, steps, classes) = self.recognizer.run(input, width)?;
+                    let (text, score) = ocr_post::ctc_greedy(&probs, steps, classes, self.recognizer.dict());
+                    if text.trim().is_empty() || score.is_nan() || score < MIN_TEXT_SCORE {
+                        return Ok(None);
+                    }
+                    let xs = q.points.map(|p| p[0]);
+                    let ys = q.points.map(|p| p[1]);
+                    let min = |v: [f32; 4]| v.into_iter().fold(f32::INFINITY, f32::min);
+                    let max = |v: [f32; 4]| v.into_iter().fold(f32::NEG_INFINITY, f32::max);
+                    Ok(Some(TextLine {
+                        text,
+                        score: (score * 10_000.0).round() / 10_000.0,
+                        bbox: [min(xs), min(ys), max(xs), max(ys)],
+                        polygon: q.points,
+                        detection: None,
+                    }))
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(|v| v.into_iter().flatten().collect::<Vec<_>>())
+        });
+        Ok((r?, ms))
+    }
+}
+
+/// The detect → OCR link: for each line, the index of the smallest detection box that contains
+/// the line's centre.
+pub fn link_texts(texts: &mut [TextLine], detections: &[Detection]) {
+    for t in texts {
+        let (cx, cy) = ((t.bbox[0] + t.bbox[2]) / 2.0, (t.bbox[1] + t.bbox[3]) / 2.0);
+        t.detection = detections
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| d.bbox[0] <= cx && cx <= d.bbox[2] && d.bbox[1] <= cy && cy <= d.bbox[3])
+            .min_by(|(_, a), (_, b)| area(&a.bbox).total_cmp(&area(&b.bbox)))
+            .map(|(i, _)| i);
+    }
+}
+
+fn area(b: &[f32; 4]) -> f32 {
+    (b[2] - b[0]).max(0.0) * (b[3] - b[1]).max(0.0)
+}
+
+impl Processor for VisionPipeline {
+    fn process(&self, frame: &[u8], info: &JpegInfo, kind: PipelineKind) -> Result<Processed, ProcessError> {
+        let (img, decode) = timed(|| jpeg::decode_rgb(frame, info, 1));
+        let img = img?;
+        let mut timings = Timings { decode, ..Timings::default() };
+        let (detections, quads) = match kind {
+            PipelineKind::Detect => (Some(self.detect(&img)?), None),
+            PipelineKind::Ocr => (None, Some(self.find_text(&img)?)),
+            PipelineKind::DetectOcr => {
+                // The two detectors are independent: run them side by side on the pool.
+                let (d, q) = rayon::join(|| self.detect(&img), || self.find_text(&img));
+                (Some(d?), Some(q?))
+            }
+        };
+        let detections = detections.map(|(d, ms)| {
+            timings.detect = Some(ms);
+            d
+        });
+        let texts = match quads {
+            Some((quads, ms)) => {
+                timings.ocr_detect = Some(ms);
+                let (mut lines, ms) = self.read_lines(&img, &quads)?;
+                timings.ocr_recognize = Some(ms);
+                if let Some(d) = &detections {
+                    link_texts(&mut lines, d);
+                }
+                Some(lines)
+            }
+            None => None,
+        };
+        let result = FrameResult { width: info.width, height: info.height, detections, texts };
+        Ok(Processed { result, timings })
     }
 }
 
@@ -96,6 +208,8 @@ pub struct Job {
     pub bytes: Vec<u8>,
     /// What the header check found.
     pub info: JpegInfo,
+    /// The session's pipeline.
+    pub kind: PipelineKind,
     /// When the frame's last byte arrived.
     pub received: Instant,
 }
@@ -145,18 +259,13 @@ impl Engine {
         self.pool.current_num_threads()
     }
 
-    /// The processor's pipeline name.
-    pub fn pipeline_name(&self) -> &'static str {
-        self.processor.name()
-    }
-
     /// Run `job` on the pool (FIFO); send its [`Done`] on `done` and wake `waker`. A panic in a
     /// stage costs this frame an `internal` error, never the process.
     pub fn submit(&self, job: Job, done: Sender<Done>, waker: Arc<Waker>) {
         let processor = Arc::clone(&self.processor);
         self.pool.spawn_fifo(move || {
             let started = Instant::now();
-            let outcome = catch_unwind(AssertUnwindSafe(|| processor.process(&job.bytes, &job.info)))
+            let outcome = catch_unwind(AssertUnwindSafe(|| processor.process(&job.bytes, &job.info, job.kind)))
                 .unwrap_or_else(|_| Err(ProcessError::Internal("a pipeline stage panicked".into())));
             drop(job.bytes);
             let d = Done {
@@ -174,7 +283,7 @@ impl Engine {
     }
 
     /// Run the processor on this thread (benches and tools: the in-process pipeline time).
-    pub fn process_now(&self, frame: &[u8], info: &JpegInfo) -> Result<Processed, ProcessError> {
-        self.processor.process(frame, info)
+    pub fn process_now(&self, frame: &[u8], info: &JpegInfo, kind: PipelineKind) -> Result<Processed, ProcessError> {
+        self.processor.process(frame, info, kind)
     }
 }

@@ -8,6 +8,43 @@
 
 use serde::Serialize;
 
+/// The per-frame pipelines a session can ask for with `?pipeline=`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PipelineKind {
+    /// Object detection only.
+    Detect,
+    /// Text detection and recognition only.
+    Ocr,
+    /// Object detection and OCR, linked (the design's pipeline).
+    DetectOcr,
+}
+
+impl PipelineKind {
+    /// The name on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PipelineKind::Detect => "detect",
+            PipelineKind::Ocr => "ocr",
+            PipelineKind::DetectOcr => "detect_ocr",
+        }
+    }
+
+    /// Parse a wire name.
+    pub fn parse(s: &str) -> Option<PipelineKind> {
+        [PipelineKind::Detect, PipelineKind::Ocr, PipelineKind::DetectOcr].into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// Whether the object detector runs.
+    pub fn detects(self) -> bool {
+        self != PipelineKind::Ocr
+    }
+
+    /// Whether OCR runs.
+    pub fn reads_text(self) -> bool {
+        self != PipelineKind::Detect
+    }
+}
+
 /// Protocol version announced in `session_started`.
 pub const PROTOCOL_VERSION: u32 = 1;
 
@@ -40,7 +77,7 @@ pub enum ServerMessage {
         session_id: String,
         /// [`PROTOCOL_VERSION`].
         protocol: u32,
-        /// The pipeline this session runs (`detect`).
+        /// The pipeline this session runs: `detect`, `ocr` or `detect_ocr`.
         pipeline: &'static str,
         /// Limits a frame must respect.
         limits: Limits,
@@ -113,8 +150,29 @@ pub struct FrameResult {
     pub width: u32,
     /// Frame height in pixels.
     pub height: u32,
-    /// Detections, highest score first.
-    pub detections: Vec<Detection>,
+    /// Detections, highest score first (pipelines `detect` and `detect_ocr` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detections: Option<Vec<Detection>>,
+    /// Text lines in reading order (pipelines `ocr` and `detect_ocr` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub texts: Option<Vec<TextLine>>,
+}
+
+/// One recognised line of text.
+#[derive(Debug, Clone, Serialize)]
+pub struct TextLine {
+    /// The text (CTC greedy decode of the PP-OCR recognizer).
+    pub text: String,
+    /// Recognition confidence in 0..1 (mean of the kept time steps' probabilities; ≥ 0.5).
+    pub score: f32,
+    /// Axis-aligned hull `[x1, y1, x2, y2]` of `polygon`, frame pixels.
+    #[serde(rename = "box")]
+    pub bbox: [f32; 4],
+    /// The line's quadrilateral, clockwise from top-left, frame pixels.
+    pub polygon: [[f32; 2]; 4],
+    /// Index in `detections` of the smallest detection box containing the line's centre
+    /// (the detect → OCR link), or null (always null in the `ocr` pipeline).
+    pub detection: Option<usize>,
 }
 
 /// One detected object.
@@ -131,7 +189,9 @@ pub struct Detection {
     pub bbox: [f32; 4],
 }
 
-/// Per-stage times of one frame, in milliseconds.
+/// Per-stage times of one frame, in milliseconds. Stages a pipeline does not run are absent.
+/// In `detect_ocr` the detector and the text detector run in parallel, so `total` is less than
+/// the sum when cores are free.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct Timings {
     /// From arrival to a pool thread taking it.
@@ -139,7 +199,14 @@ pub struct Timings {
     /// JPEG decode.
     pub decode: f64,
     /// Detector: preprocessing, model and post-processing.
-    pub detect: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detect: Option<f64>,
+    /// Text detector: preprocessing, model and DB post-processing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ocr_detect: Option<f64>,
+    /// Recognition of every line (crops, recognizer, CTC decode).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ocr_recognize: Option<f64>,
     /// From arrival of the frame to its result being ready to send.
     pub total: f64,
 }

@@ -20,6 +20,7 @@ use tungstenite::protocol::WebSocketConfig;
 
 use crate::config::Config;
 use crate::pipeline::Engine;
+use crate::protocol::PipelineKind;
 use crate::session::{ConnStream, Session, SessionContext, SessionSnapshot, SessionState};
 use crate::wake::{poll, Shutdown};
 
@@ -30,8 +31,6 @@ pub const MAX_REQUEST_HEAD: usize = 8 * 1024;
 /// Stack size of a connection thread: the session loop is shallow, and 1,000 idle sessions
 /// should not reserve 2 MiB of address space each.
 const CONN_STACK: usize = 256 * 1024;
-/// Pipelines a session may ask for with `?pipeline=`.
-pub const PIPELINES: &[&str] = &["detect"];
 
 /// Live sessions, by id: the lock is taken only when a session starts or ends.
 #[derive(Debug, Default)]
@@ -195,19 +194,23 @@ impl Drop for CountGuard {
 /// The verdict on a request head.
 #[derive(Debug, PartialEq, Eq)]
 enum Verdict {
-    Upgrade,
+    /// Upgrade, with the pipeline the query asked for (if any).
+    Upgrade(Option<PipelineKind>),
     Reject(u16, &'static str),
 }
 
-fn check_query(query: &str) -> Result<(), &'static str> {
+/// The query may hold `pipeline=detect|ocr|detect_ocr` once; anything else is refused.
+fn check_query(query: &str) -> Result<Option<PipelineKind>, &'static str> {
+    let mut pipeline = None;
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         match pair.split_once('=') {
-            Some(("pipeline", v)) if PIPELINES.contains(&v) => {}
-            Some(("pipeline", _)) => return Err("unknown pipeline (this server runs: detect)\n"),
-            _ => return Err("unknown query parameter (accepted: pipeline=detect)\n"),
+            Some(("pipeline", v)) if pipeline.is_none() => {
+                pipeline = Some(PipelineKind::parse(v).ok_or("unknown pipeline (detect, ocr or detect_ocr)\n")?);
+            }
+            _ => return Err("unknown or repeated query parameter (accepted: pipeline=detect|ocr|detect_ocr)\n"),
         }
     }
-    Ok(())
+    Ok(pipeline)
 }
 
 fn judge(req: &httparse::Request<'_, '_>) -> Verdict {
@@ -216,16 +219,17 @@ fn judge(req: &httparse::Request<'_, '_>) -> Verdict {
     if path != ENDPOINT {
         return Verdict::Reject(404, "not found: the endpoint is /ws/video/stream\n");
     }
-    if let Err(why) = check_query(query) {
-        return Verdict::Reject(400, why);
-    }
+    let pipeline = match check_query(query) {
+        Ok(p) => p,
+        Err(why) => return Verdict::Reject(400, why),
+    };
     let upgrade = req.headers.iter().any(|h| {
         h.name.eq_ignore_ascii_case("upgrade") && String::from_utf8_lossy(h.value).eq_ignore_ascii_case("websocket")
     });
     if !upgrade {
         return Verdict::Reject(426, "this endpoint needs a WebSocket upgrade\n");
     }
-    Verdict::Upgrade
+    Verdict::Upgrade(pipeline)
 }
 
 fn status_text(code: u16) -> &'static str {
@@ -296,9 +300,10 @@ fn connection(tcp: TcpStream, peer: SocketAddr, ctx: SessionContext, registry: A
         Ok(httparse::Status::Complete(_)) => {}
         _ => return reject(&mut stream, 400, "malformed HTTP request\n"),
     }
-    if let Verdict::Reject(code, body) = judge(&req) {
-        return reject(&mut stream, code, body);
-    }
+    let kind = match judge(&req) {
+        Verdict::Upgrade(kind) => kind.unwrap_or(cfg.pipeline),
+        Verdict::Reject(code, body) => return reject(&mut stream, code, body),
+    };
     if ctx.shutdown.is_triggered() {
         return reject(&mut stream, 503, "shutting down\n");
     }
@@ -330,7 +335,7 @@ fn connection(tcp: TcpStream, peer: SocketAddr, ctx: SessionContext, registry: A
     let state = Arc::new(SessionState::new(peer));
     registry.sessions.lock().insert(state.session_id, Arc::clone(&state));
     let id = state.session_id;
-    match Session::new(ws, ctx.clone(), state) {
+    match Session::new(ws, ctx.clone(), state, kind) {
         Ok(session) => {
             session.run();
         }
@@ -353,8 +358,19 @@ mod tests {
     #[test]
     fn requests_are_judged_before_the_upgrade() {
         let up = "Upgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
-        assert_eq!(verdict(&format!("GET /ws/video/stream HTTP/1.1\r\n{up}")), Verdict::Upgrade);
-        assert_eq!(verdict(&format!("GET /ws/video/stream?pipeline=detect HTTP/1.1\r\n{up}")), Verdict::Upgrade);
+        assert_eq!(verdict(&format!("GET /ws/video/stream HTTP/1.1\r\n{up}")), Verdict::Upgrade(None));
+        assert_eq!(
+            verdict(&format!("GET /ws/video/stream?pipeline=detect HTTP/1.1\r\n{up}")),
+            Verdict::Upgrade(Some(PipelineKind::Detect))
+        );
+        assert_eq!(
+            verdict(&format!("GET /ws/video/stream?pipeline=ocr HTTP/1.1\r\n{up}")),
+            Verdict::Upgrade(Some(PipelineKind::Ocr))
+        );
+        assert!(matches!(
+            verdict(&format!("GET /ws/video/stream?pipeline=ocr&pipeline=ocr HTTP/1.1\r\n{up}")),
+            Verdict::Reject(400, _)
+        ));
         assert!(matches!(verdict(&format!("GET /other HTTP/1.1\r\n{up}")), Verdict::Reject(404, _)));
         assert!(matches!(
             verdict(&format!("GET /ws/video/stream?pipeline=x HTTP/1.1\r\n{up}")),

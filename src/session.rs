@@ -28,7 +28,7 @@ use tungstenite::{Message, WebSocket};
 use crate::config::{Config, OnInvalid};
 use crate::jpeg::{self, FrameError};
 use crate::pipeline::{Done, Engine, Job, ProcessError};
-use crate::protocol::{close, ErrorCode, Limits, ServerMessage, Timings, PROTOCOL_VERSION};
+use crate::protocol::{close, ErrorCode, Limits, PipelineKind, ServerMessage, PROTOCOL_VERSION};
 use crate::wake::{poll, Shutdown, Waker};
 
 /// Most messages read in one turn of the loop before results get a chance to be written.
@@ -165,7 +165,7 @@ impl RateWindow {
     fn roll(&mut self, now: Instant) {
         if now.duration_since(self.start) >= Duration::from_secs(1) {
             self.last_results = self.results;
-            *self = RateWindow { start: now, last_results: self.last_results, ..*self };
+            self.start = now;
             self.received = 0;
             self.dropped = 0;
             self.results = 0;
@@ -213,6 +213,7 @@ pub struct Session<S: Read + Write> {
     ws: WebSocket<S>,
     ctx: SessionContext,
     state: Arc<SessionState>,
+    kind: PipelineKind,
     waker: Arc<Waker>,
     done_tx: Sender<Done>,
     done_rx: Receiver<Done>,
@@ -246,13 +247,19 @@ pub enum EndReason {
 
 impl<S: Read + Write + AsRawFd> Session<S> {
     /// A session over an already upgraded WebSocket.
-    pub fn new(ws: WebSocket<S>, ctx: SessionContext, state: Arc<SessionState>) -> io::Result<Session<S>> {
+    pub fn new(
+        ws: WebSocket<S>,
+        ctx: SessionContext,
+        state: Arc<SessionState>,
+        kind: PipelineKind,
+    ) -> io::Result<Session<S>> {
         let (done_tx, done_rx) = crossbeam_channel::bounded(1);
         let now = Instant::now();
         Ok(Session {
             ws,
             ctx,
             state,
+            kind,
             waker: Arc::new(Waker::new()?),
             done_tx,
             done_rx,
@@ -274,7 +281,7 @@ impl<S: Read + Write + AsRawFd> Session<S> {
     pub fn run(mut self) -> EndReason {
         let started = Instant::now();
         let sid = self.state.session_id;
-        log::info!("session {sid} start peer={} pipeline={}", self.state.peer, self.ctx.engine.pipeline_name());
+        log::info!("session {sid} start peer={} pipeline={}", self.state.peer, self.kind.as_str());
         let reason = self.run_inner();
         let s = self.state.snapshot();
         log::info!(
@@ -295,7 +302,7 @@ impl<S: Read + Write + AsRawFd> Session<S> {
         let hello = ServerMessage::SessionStarted {
             session_id: self.state.session_id.to_string(),
             protocol: PROTOCOL_VERSION,
-            pipeline: self.ctx.engine.pipeline_name(),
+            pipeline: self.kind.as_str(),
             limits,
         };
         if let Err(r) = self.send(&hello) {
@@ -413,6 +420,7 @@ impl<S: Read + Write + AsRawFd> Session<S> {
     }
 
     fn next_index(&mut self) -> u64 {
+        self.window.roll(Instant::now());
         self.window.received += 1;
         self.state.frame_index.fetch_add(1, Ordering::Relaxed)
     }
@@ -459,7 +467,7 @@ impl<S: Read + Write + AsRawFd> Session<S> {
             Ok(info) => info,
             Err(e) => return self.on_invalid(index, e),
         };
-        let job = Job { frame_index: index, bytes, info, received: self.last_rx };
+        let job = Job { frame_index: index, bytes, info, kind: self.kind, received: self.last_rx };
         if self.in_flight.is_none() {
             self.submit(job);
         } else if let Some(old) = self.slot.replace(job) {
@@ -506,12 +514,9 @@ impl<S: Read + Write + AsRawFd> Session<S> {
         match done.outcome {
             Ok(p) => {
                 self.window.results += 1;
-                let timings = Timings {
-                    queue: ms(done.started.duration_since(done.received)),
-                    decode: p.decode_ms,
-                    detect: p.detect_ms,
-                    total: ms(done.finished.duration_since(done.received)),
-                };
+                let mut timings = p.timings;
+                timings.queue = ms(done.started.duration_since(done.received));
+                timings.total = ms(done.finished.duration_since(done.received));
                 let msg = ServerMessage::Result {
                     frame_index: done.frame_index,
                     result: p.result,
@@ -704,5 +709,35 @@ impl Write for ConnStream {
 impl AsRawFd for ConnStream {
     fn as_raw_fd(&self) -> std::os::fd::RawFd {
         self.tcp.as_raw_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slow_down_needs_more_than_half_of_the_window_dropped_and_waits_a_second() {
+        let t0 = Instant::now();
+        let mut w = RateWindow::new(t0);
+        // 3 received, 1 dropped: not more than half.
+        w.received = 3;
+        w.dropped = 1;
+        assert_eq!(w.slow_down_due(t0), None);
+        w.dropped = 2;
+        w.results = 4;
+        assert_eq!(w.slow_down_due(t0), Some(4));
+        // At most once a second, even if still dropping.
+        w.dropped = 3;
+        assert_eq!(w.slow_down_due(t0 + Duration::from_millis(500)), None);
+        assert_eq!(w.state(t0 + Duration::from_millis(500)), BackpressureState::SlowDown);
+        // A new window starts from zero: a single late drop after a quiet window is not > half.
+        let t1 = t0 + Duration::from_millis(1500);
+        w.roll(t1);
+        assert_eq!((w.received, w.dropped, w.results, w.last_results), (0, 0, 0, 4));
+        w.received = 3;
+        w.dropped = 1;
+        assert_eq!(w.slow_down_due(t1), None);
+        assert_eq!(w.state(t1 + Duration::from_secs(2)), BackpressureState::Normal);
     }
 }

@@ -14,6 +14,16 @@ fn bin() -> Command {
     c
 }
 
+/// Kills the server process if the test fails half-way (it would outlive the test otherwise).
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[test]
 fn a_missing_model_exits_non_zero_naming_the_file() {
     let out = bin().args(["serve", "--listen", "127.0.0.1:0", "--models", "/nonexistent"]).output().unwrap();
@@ -33,13 +43,14 @@ fn a_bad_value_exits_non_zero_naming_the_flag() {
 
 #[test]
 fn serve_from_the_repo_root_answers_then_exits_zero_on_sigterm() {
-    let mut child = bin()
+    let child = bin()
         .args(["serve", "--listen", "127.0.0.1:0", "--threads", "1"])
         .env("RUST_LOG", "info")
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut child = KillOnDrop(child);
+    let mut lines = BufReader::new(child.0.stderr.take().unwrap()).lines();
     let mut log = Vec::new();
     let url = loop {
         let line = lines.next().expect("server exited before listening").unwrap();
@@ -48,7 +59,7 @@ fn serve_from_the_repo_root_answers_then_exits_zero_on_sigterm() {
             break line[i..].trim().to_string();
         }
     };
-    assert!(log.iter().any(|l| l.contains("loaded ssd detector") && l.contains("[1, 300, 300, 3]")), "{log:?}");
+    assert!(log.iter().any(|l| l.contains("loaded ssd model") && l.contains("[1, 300, 300, 3]")), "{log:?}");
     assert!(log.iter().any(|l| l.contains("inference pool: 1 thread")), "{log:?}");
     let (mut ws, _) = tungstenite::connect(&url).unwrap();
     let _hello = ws.read().unwrap();
@@ -56,15 +67,39 @@ fn serve_from_the_repo_root_answers_then_exits_zero_on_sigterm() {
     let Message::Text(t) = ws.read().unwrap() else { panic!() };
     assert!(t.contains("\"label\":\"cat\""), "{t}");
     // SIGTERM: the open session is closed with 1001 and the process exits 0.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) };
     match ws.read().unwrap() {
         Message::Close(Some(f)) => assert_eq!(u16::from(f.code), 1001),
         m => panic!("{m:?}"),
     }
     drop(ws);
-    let status = child.wait().unwrap();
+    let status = child.0.wait().unwrap();
     assert!(status.success(), "{status:?}");
     // The session's end was logged with its counters.
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     assert!(rest.iter().any(|l| l.contains(" end ") && l.contains("frames=1") && l.contains("results=1")), "{rest:?}");
+}
+
+/// `framewire bench` against a running server: every frame accounted for, figures present.
+#[test]
+fn bench_closed_and_open_account_for_every_frame() {
+    let server = crate::support::TestServer::start();
+    let url = server.url("/ws/video/stream");
+    let pid = std::process::id().to_string();
+    let run = |args: &[&str]| -> serde_json::Value {
+        let out = bin().arg("bench").args(args).args(["--url", &url, "--json", "--pid", &pid]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let closed = run(&["closed", "--count", "4", "--pipeline", "detect"]);
+    assert_eq!(closed["results"], 4);
+    assert_eq!(closed["unaccounted"], 0);
+    assert!(closed["latency_ms"]["p50"].as_f64().unwrap() > 0.0);
+    assert!(closed["overhead_ms"]["p50"].as_f64().unwrap() >= 0.0);
+    assert!(closed["server"]["rss_peak_kib"].as_u64().unwrap() > 0);
+    let open = run(&["open", "--sessions", "2", "--fps", "40", "--seconds", "1", "--pipeline", "detect"]);
+    assert_eq!(open["unaccounted"], 0);
+    assert!(open["results"].as_u64().unwrap() >= 2);
+    assert!(open["dropped_reported"].as_u64().unwrap() > 0, "40 fps on a 2-thread pool must drop: {open}");
+    assert_eq!(open["per_session_results"].as_array().unwrap().len(), 2);
 }

@@ -26,7 +26,21 @@ pub struct Limits {
 pub struct FrameResult {
     pub width: u32,
     pub height: u32,
-    pub detections: Vec<Detection>,
+    /// Present in `detect` and `detect_ocr`.
+    pub detections: Option<Vec<Detection>>,
+    /// Present in `ocr` and `detect_ocr`.
+    pub texts: Option<Vec<TextLine>>,
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TextLine {
+    pub text: String,
+    pub score: f32,
+    #[serde(rename = "box")]
+    pub bbox: [f32; 4],
+    pub polygon: [[f32; 2]; 4],
+    pub detection: Option<usize>,
 }
 
 #[derive(Debug, Deserialize, PartialEq)]
@@ -44,7 +58,9 @@ pub struct Detection {
 pub struct Timings {
     pub queue: f64,
     pub decode: f64,
-    pub detect: f64,
+    pub detect: Option<f64>,
+    pub ocr_detect: Option<f64>,
+    pub ocr_recognize: Option<f64>,
     pub total: f64,
 }
 
@@ -74,12 +90,19 @@ fn server_types_serialise_to_the_pinned_shapes() {
             result: p::FrameResult {
                 width: 640,
                 height: 480,
-                detections: vec![p::Detection {
+                detections: Some(vec![p::Detection {
                     label: "cat".into(),
                     class_id: 15,
                     score: 0.9,
                     bbox: [1.0, 2.0, 3.0, 4.0],
-                }],
+                }]),
+                texts: Some(vec![p::TextLine {
+                    text: "GARAGE 3".into(),
+                    score: 0.96,
+                    bbox: [1.0, 2.0, 3.0, 4.0],
+                    polygon: [[1.0, 2.0], [3.0, 2.0], [3.0, 4.0], [1.0, 4.0]],
+                    detection: Some(0),
+                }]),
             },
             dropped_frames: 2,
             timings_ms: p::Timings::default(),

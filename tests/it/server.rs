@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use framewire::config::OnInvalid;
 use framewire::jpeg::JpegInfo;
 use framewire::pipeline::{Engine, ProcessError, Processed, Processor};
-use framewire::protocol::FrameResult;
+use framewire::protocol::{FrameResult, PipelineKind, Timings};
 use tungstenite::Message;
 
 use crate::protocol::{Detection, Msg};
@@ -18,7 +18,7 @@ use crate::support::{config, engine, fixture, Event, TestServer};
 
 fn detections(msg: Msg) -> (u32, u32, Vec<Detection>) {
     match msg {
-        Msg::Result { result, .. } => (result.width, result.height, result.detections),
+        Msg::Result { result, .. } => (result.width, result.height, result.detections.expect("detections")),
         m => panic!("expected a result, got {m:?}"),
     }
 }
@@ -131,7 +131,7 @@ fn a_burst_drops_old_frames_and_answers_the_newest() {
     while answered.last() != Some(&29) {
         match c.next() {
             Msg::Result { frame_index, dropped_frames, result, .. } => {
-                assert!(labels(&result.detections).contains(&"cat"));
+                assert!(labels(&result.detections.unwrap()).contains(&"cat"));
                 assert!(dropped_frames >= last_dropped_count);
                 answered.push(frame_index);
             }
@@ -384,13 +384,10 @@ fn shutdown_finishes_the_frame_in_flight_then_closes_1001() {
 struct PanickingPlumbingStandIn;
 
 impl Processor for PanickingPlumbingStandIn {
-    fn name(&self) -> &'static str {
-        "detect"
-    }
-    fn process(&self, frame: &[u8], info: &JpegInfo) -> Result<Processed, ProcessError> {
+    fn process(&self, frame: &[u8], info: &JpegInfo, _: PipelineKind) -> Result<Processed, ProcessError> {
         assert!(frame.len().is_multiple_of(2), "injected panic");
-        let result = FrameResult { width: info.width, height: info.height, detections: vec![] };
-        Ok(Processed { result, decode_ms: 0.0, detect_ms: 0.0 })
+        let result = FrameResult { width: info.width, height: info.height, detections: Some(vec![]), texts: None };
+        Ok(Processed { result, timings: Timings::default() })
     }
 }
 
@@ -418,8 +415,10 @@ fn timings_add_up() {
     let t = Instant::now();
     match c.round_trip(&fixture("photo_coffee_640x480.jpg")) {
         Msg::Result { timings_ms: tm, .. } => {
-            assert!(tm.decode > 0.0 && tm.detect > 0.0 && tm.queue >= 0.0);
-            assert!(tm.total >= tm.decode + tm.detect);
+            let detect = tm.detect.expect("detect timing");
+            assert!(tm.decode > 0.0 && detect > 0.0 && tm.queue >= 0.0);
+            assert!(tm.ocr_detect.is_none() && tm.ocr_recognize.is_none());
+            assert!(tm.total >= tm.decode + detect);
             assert!(tm.total <= t.elapsed().as_secs_f64() * 1000.0);
         }
         m => panic!("{m:?}"),

@@ -22,11 +22,14 @@ pub fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
-/// The test configuration: defaults, port 0, the repository's models, 2 pool threads.
+/// The test configuration: defaults, port 0, the repository's models, 2 pool threads, and
+/// `detect` as the default pipeline (the plumbing tests need only the detector; OCR tests ask
+/// for their pipeline, or use [`Config::defaults`]'s `detect_ocr`).
 pub fn config() -> Config {
     let mut c = Config::defaults("127.0.0.1:0".parse().unwrap());
     c.models = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models");
     c.threads = 2;
+    c.pipeline = framewire::protocol::PipelineKind::Detect;
     c
 }
 
