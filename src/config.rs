@@ -276,6 +276,15 @@ mod tests {
     }
 
     #[test]
+    fn pipeline_names_match_the_wire_names() {
+        for name in ["detect", "ocr", "detect_ocr"] {
+            let cli = Cli::parse_from(["framewire", "serve", "--pipeline", name]);
+            let Command::Serve(a) = cli.command else { panic!() };
+            assert_eq!(a.pipeline.as_str(), name);
+        }
+    }
+
+    #[test]
     fn bad_values_are_refused_with_the_flag_name() {
         let cli = Cli::parse_from(["framewire", "serve", "--min-score", "1.5"]);
         let Command::Serve(a) = cli.command else { panic!() };

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 /// The per-frame pipelines a session can ask for with `?pipeline=`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[value(rename_all = "snake_case")]
 pub enum PipelineKind {
     /// Object detection only.
     Detect,
