@@ -1,6 +1,6 @@
 //! Loopback round trip: a real server on port 0, a real WebSocket client, one 640×480 frame at
-//! a time (send, wait for its result). Compare with `detect/pipeline_640x480` for the server's
-//! own overhead.
+//! a time (send, wait for its result), for the `detect` and `detect_ocr` pipelines. Compare with
+//! `detect/pipeline_*_640x480` (the same work in process) for the server's own overhead.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,23 +17,24 @@ fn bench(c: &mut Criterion) {
     let server = Server::bind(config, engine).expect("bind");
     let handle = server.handle().expect("handle");
     let thread = std::thread::spawn(move || server.run());
-    let url = format!("ws://{}/ws/video/stream", handle.local_addr());
-    let (mut ws, _) = tungstenite::connect(url).expect("connect");
-    let _hello = ws.read().expect("session_started");
     let frame = include_bytes!("../tests/fixtures/photo_cat_640x480.jpg").to_vec();
     let mut g = c.benchmark_group("e2e");
     g.sample_size(20);
-    g.bench_function("loopback_round_trip_640x480", |b| {
-        b.iter(|| {
-            ws.send(Message::Binary(frame.clone())).expect("send");
-            match ws.read().expect("result") {
-                Message::Text(t) => assert!(t.starts_with(r#"{"type":"result""#), "{t}"),
-                m => panic!("{m:?}"),
-            }
-        })
-    });
+    for pipeline in ["detect", "detect_ocr"] {
+        let url = format!("ws://{}/ws/video/stream?pipeline={pipeline}", handle.local_addr());
+        let (mut ws, _) = tungstenite::connect(url).expect("connect");
+        let _hello = ws.read().expect("session_started");
+        g.bench_function(format!("loopback_round_trip_{pipeline}_640x480"), |b| {
+            b.iter(|| {
+                ws.send(Message::Binary(frame.clone())).expect("send");
+                match ws.read().expect("result") {
+                    Message::Text(t) => assert!(t.starts_with(r#"{"type":"result""#), "{t}"),
+                    m => panic!("{m:?}"),
+                }
+            })
+        });
+    }
     g.finish();
-    drop(ws);
     handle.shutdown();
     let _ = thread.join();
 }

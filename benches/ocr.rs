@@ -1,0 +1,53 @@
+//! The OCR stages alone: text detection (preprocess + DB model + post-process) on a 640×480 and
+//! a 1280×720 frame, and recognition of one line (crop + recognizer + CTC).
+
+use std::path::Path;
+
+use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use framewire::jpeg::{decode_rgb, validate, Limits};
+use framewire::model::{TextDetector, TextRecognizer};
+use framewire::ocr_post::{ctc_greedy, db_postprocess, det_input, det_input_size, rec_input};
+
+fn bench(c: &mut Criterion) {
+    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+    let limits = Limits { max_bytes: 8 << 20, max_pixels: 40_000_000, max_side: 16_384 };
+    let frames: [(&str, &[u8]); 2] = [
+        ("640x480", include_bytes!("../tests/fixtures/text_label_640x480.jpg")),
+        ("1280x720", include_bytes!("../tests/fixtures/text_garage_sign_on_motorcycle_1280x720.jpg")),
+    ];
+    let sizes: Vec<(usize, usize)> = vec![det_input_size(640, 480, 960), det_input_size(1280, 720, 960)];
+    let detector = TextDetector::load(&models, &sizes).expect("text detector");
+    let recognizer = TextRecognizer::load(&models).expect("recognizer");
+    let mut g = c.benchmark_group("ocr");
+    g.sample_size(20);
+    for (name, bytes) in frames {
+        let info = validate(bytes, &limits).expect("fixture validates");
+        let img = decode_rgb(bytes, &info, 1).expect("fixture decodes");
+        let (w, h) = det_input_size(img.width, img.height, 960);
+        g.bench_function(format!("text_detect_{name}"), |b| {
+            b.iter(|| {
+                let mut input = vec![0f32; 3 * w * h];
+                det_input(black_box(&img), w, h, &mut input);
+                let map = detector.run(input, w, h).expect("run");
+                db_postprocess(&map, w, h, img.width, img.height)
+            })
+        });
+        if name == "640x480" {
+            let mut input = vec![0f32; 3 * w * h];
+            det_input(&img, w, h, &mut input);
+            let quads = db_postprocess(&detector.run(input, w, h).expect("run"), w, h, img.width, img.height);
+            let line = quads.first().expect("a text line").clone();
+            g.bench_function("recognize_one_line", |b| {
+                b.iter(|| {
+                    let (width, input) = rec_input(black_box(&img), &line);
+                    let (probs, steps, classes) = recognizer.run(input, width).expect("run");
+                    ctc_greedy(&probs, steps, classes, recognizer.dict())
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
