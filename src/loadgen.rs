@@ -88,6 +88,9 @@ pub enum Mode {
     Open,
     /// S sessions held open, nothing sent.
     Idle,
+    /// S sessions at F fps for T s, each reconnecting after a random 1–5 s lifetime (memory
+    /// and thread leaks over long runs with sessions coming and going).
+    Soak,
 }
 
 /// Latency percentiles in ms.
@@ -174,6 +177,10 @@ pub struct Report {
     pub server: Option<ProcFigures>,
     /// `idle`: (RSS end − RSS start) / sessions, KiB.
     pub kib_per_idle_session: Option<f64>,
+    /// `soak`: server RSS after the first tenth of the run (post warm-up), KiB.
+    pub rss_after_warm_up_kib: Option<u64>,
+    /// `soak`: sessions opened in all.
+    pub sessions_opened: u64,
 }
 
 type Ws = WebSocket<MaybeTlsStream<TcpStream>>;
@@ -320,6 +327,7 @@ fn progress(quiet: bool, line: &str) {
 pub fn run(args: &BenchArgs) -> Result<Report, BenchError> {
     let sampler = Sampler::start(args.pid);
     let started = Instant::now();
+    let (mut warm_rss, mut opened) = (None, 0);
     let (tallies, sessions) = match args.mode {
         Mode::Closed => (vec![closed(args, &load_frames(&args.frames)?)?], 1),
         Mode::Open => (open(args, &load_frames(&args.frames)?)?, args.sessions),
@@ -327,6 +335,7 @@ pub fn run(args: &BenchArgs) -> Result<Report, BenchError> {
             let held = idle(args)?;
             (Vec::new(), held)
         }
+        Mode::Soak => (soak(args, &load_frames(&args.frames)?, &mut warm_rss, &mut opened)?, args.sessions),
     };
     let secs = started.elapsed().as_secs_f64();
     if !args.json {
@@ -355,7 +364,9 @@ pub fn run(args: &BenchArgs) -> Result<Report, BenchError> {
     if args.mode == Mode::Closed {
         r.overhead_ms = Some(Percentiles::of(overhead));
     }
-    if args.mode == Mode::Open {
+    r.rss_after_warm_up_kib = warm_rss;
+    r.sessions_opened = opened;
+    if matches!(args.mode, Mode::Open | Mode::Soak) {
         let (lo, hi) = (r.per_session_results.iter().min(), r.per_session_results.iter().max());
         r.fairness = lo.zip(hi).map(|(lo, hi)| *lo as f64 / (*hi).max(1) as f64);
     }
@@ -459,6 +470,60 @@ fn open_session(
     Ok(t)
 }
 
+fn soak(
+    args: &BenchArgs,
+    frames: &[Vec<u8>],
+    warm_rss: &mut Option<u64>,
+    opened: &mut u64,
+) -> Result<Vec<Tally>, BenchError> {
+    let url = url(args);
+    let end = Instant::now() + Duration::from_secs_f64(args.seconds);
+    let warm_at = Instant::now() + Duration::from_secs_f64(args.seconds / 10.0);
+    let count = Arc::new(AtomicU64::new(0));
+    let handles: Vec<_> = (0..args.sessions)
+        .map(|s| {
+            let (url, frames, fps, count) = (url.clone(), frames.to_vec(), args.fps, Arc::clone(&count));
+            std::thread::spawn(move || -> Result<Tally, BenchError> {
+                let mut total = Tally::default();
+                // A small deterministic generator for lifetimes: sessions differ, runs repeat.
+                let mut seed = 0x9E37_79B9_u64.wrapping_mul(s as u64 + 1);
+                while Instant::now() < end {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    let life = (1.0 + (seed % 4000) as f64 / 1000.0)
+                        .min(end.saturating_duration_since(Instant::now()).as_secs_f64());
+                    let done = AtomicU64::new(0);
+                    let t = open_session(s, &url, &frames, fps, life, &done)?;
+                    count.fetch_add(1, Ordering::Relaxed);
+                    total.sent += t.sent;
+                    total.dropped += t.dropped;
+                    total.errors += t.errors;
+                    total.slow_downs += t.slow_downs;
+                    total.results.extend(t.results);
+                }
+                Ok(total)
+            })
+        })
+        .collect();
+    while !handles.iter().all(|h| h.is_finished()) {
+        if warm_rss.is_none() && Instant::now() >= warm_at {
+            *warm_rss = args.pid.and_then(proc_stats).map(|(rss, _)| rss);
+        }
+        if !args.json {
+            let left = end.saturating_duration_since(Instant::now()).as_secs();
+            let rss = args
+                .pid
+                .and_then(proc_stats)
+                .map_or(String::new(), |(r, t)| format!(", server rss {r} KiB threads {t}"));
+            progress(false, &format!("soak: {left} s left, {} sessions done{rss}", count.load(Ordering::Relaxed)));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    *opened = count.load(Ordering::Relaxed);
+    handles.into_iter().map(|h| h.join().map_err(|_| BenchError::Protocol("session thread panicked".into()))?).collect()
+}
+
 fn idle(args: &BenchArgs) -> Result<usize, BenchError> {
     let url = url(args);
     let mut held = Vec::with_capacity(args.sessions);
@@ -505,6 +570,14 @@ impl Report {
             out.push(format!(
                 "server rss KiB start={} peak={} end={}; threads start={} peak={} end={}",
                 s.rss_start_kib, s.rss_peak_kib, s.rss_end_kib, s.threads_start, s.threads_peak, s.threads_end
+            ));
+        }
+        if let (Some(w), Some(s)) = (self.rss_after_warm_up_kib, &self.server) {
+            out.push(format!(
+                "soak: {} sessions opened; rss after warm-up {w} KiB, end {} KiB ({:+.1} %)",
+                self.sessions_opened,
+                s.rss_end_kib,
+                (s.rss_end_kib as f64 - w as f64) * 100.0 / w.max(1) as f64
             ));
         }
         if let Some(k) = self.kib_per_idle_session {

@@ -41,10 +41,16 @@ fn a_bad_value_exits_non_zero_naming_the_flag() {
     assert!(!out.status.success());
 }
 
-#[test]
-fn serve_from_the_repo_root_answers_then_exits_zero_on_sigterm() {
+/// The server's log lines after start-up, read by a thread so the server never blocks on a
+/// full stderr pipe.
+type Lines = std::sync::mpsc::Receiver<String>;
+
+/// Start `framewire serve` on port 0; returns the process, its log up to the listening line,
+/// the rest of its log, and the endpoint URL.
+fn serve(extra: &[&str]) -> (KillOnDrop, Vec<String>, Lines, String) {
     let child = bin()
         .args(["serve", "--listen", "127.0.0.1:0", "--threads", "1"])
+        .args(extra)
         .env("RUST_LOG", "info")
         .stderr(Stdio::piped())
         .spawn()
@@ -59,6 +65,53 @@ fn serve_from_the_repo_root_answers_then_exits_zero_on_sigterm() {
             break line[i..].trim().to_string();
         }
     };
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    (child, log, rx, url)
+}
+
+/// Threads and open fds of a process, from `/proc`.
+fn threads_and_fds(pid: u32) -> (usize, usize) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let threads = status.lines().find_map(|l| l.strip_prefix("Threads:")).unwrap().trim().parse().unwrap();
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count();
+    (threads, fds)
+}
+
+#[test]
+fn a_thousand_connect_disconnect_cycles_leave_threads_and_fds_at_baseline() {
+    let (child, _log, _lines, url) = serve(&["--pipeline", "detect"]);
+    let pid = child.0.id();
+    let connect = || {
+        let (mut ws, _) = tungstenite::connect(&url).unwrap();
+        let _hello = ws.read().unwrap();
+    };
+    connect();
+    let settle = |want: (usize, usize)| {
+        let t = std::time::Instant::now();
+        loop {
+            let now = threads_and_fds(pid);
+            if now == want || t.elapsed() > std::time::Duration::from_secs(10) {
+                return now;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    };
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let baseline = threads_and_fds(pid);
+    for _ in 0..1000 {
+        connect();
+    }
+    assert_eq!(settle(baseline), baseline, "(threads, fds) after 1000 cycles vs before");
+}
+
+#[test]
+fn serve_from_the_repo_root_answers_then_exits_zero_on_sigterm() {
+    let (mut child, log, lines, url) = serve(&[]);
     assert!(log.iter().any(|l| l.contains("loaded ssd model") && l.contains("[1, 300, 300, 3]")), "{log:?}");
     assert!(log.iter().any(|l| l.contains("inference pool: 1 thread")), "{log:?}");
     let (mut ws, _) = tungstenite::connect(&url).unwrap();
@@ -76,7 +129,7 @@ fn serve_from_the_repo_root_answers_then_exits_zero_on_sigterm() {
     let status = child.0.wait().unwrap();
     assert!(status.success(), "{status:?}");
     // The session's end was logged with its counters.
-    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let rest: Vec<String> = lines.iter().collect();
     assert!(rest.iter().any(|l| l.contains(" end ") && l.contains("frames=1") && l.contains("results=1")), "{rest:?}");
 }
 

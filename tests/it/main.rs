@@ -2,6 +2,7 @@
 //! loopback, real JPEG frames and the shipped model.
 
 mod cli;
+mod hostile;
 mod ocr;
 mod protocol;
 mod server;

@@ -1,0 +1,194 @@
+//! Hostile and broken clients: none of them takes the server or another session down, and
+//! every resource they held is given back.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::time::Duration;
+
+use framewire::config::OnInvalid;
+
+use crate::protocol::Msg;
+use crate::support::{config, engine, fixture, TestServer};
+
+/// A masked client frame header (mask key 0, so the payload goes out as is).
+fn frame_header(opcode: u8, fin: bool, len: u64) -> Vec<u8> {
+    let mut h = vec![(u8::from(fin) << 7) | opcode];
+    match len {
+        0..=125 => h.push(0x80 | len as u8),
+        126..=0xFFFF => {
+            h.push(0x80 | 126);
+            h.extend_from_slice(&(len as u16).to_be_bytes());
+        }
+        _ => {
+            h.push(0x80 | 127);
+            h.extend_from_slice(&len.to_be_bytes());
+        }
+    }
+    h.extend_from_slice(&[0, 0, 0, 0]);
+    h
+}
+
+/// A connected, upgraded raw TCP client (past `session_started`), for byte-level misbehaviour.
+fn raw_session(server: &TestServer) -> TcpStream {
+    let c = server.client();
+    // A second fd on the same socket outlives the client (the socket closes with the last fd).
+    c.tcp().try_clone().unwrap()
+}
+
+/// Read a raw server→client stream until EOF: the text messages and the close code.
+fn read_all(mut s: TcpStream) -> (Vec<Msg>, Option<u16>) {
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let (mut msgs, mut close, mut i) = (Vec::new(), None, 0);
+    while i + 2 <= buf.len() {
+        let op = buf[i] & 0x0F;
+        let (mut len, mut at) = (u64::from(buf[i + 1] & 0x7F), i + 2);
+        if len == 126 {
+            len = u64::from(u16::from_be_bytes([buf[at], buf[at + 1]]));
+            at += 2;
+        } else if len == 127 {
+            len = u64::from_be_bytes(buf[at..at + 8].try_into().unwrap());
+            at += 8;
+        }
+        let end = at + len as usize;
+        if end > buf.len() {
+            break;
+        }
+        match op {
+            1 => msgs.push(serde_json::from_slice(&buf[at..end]).unwrap()),
+            8 if len >= 2 => close = Some(u16::from_be_bytes([buf[at], buf[at + 1]])),
+            _ => {}
+        }
+        i = end;
+    }
+    (msgs, close)
+}
+
+fn too_large(index: u64) -> Msg {
+    Msg::Error { error: "invalid_frame".into(), frame_index: Some(index), detail: Some("too_large".into()) }
+}
+
+#[test]
+fn a_64_mib_message_is_refused_from_its_header() {
+    let server = TestServer::start();
+    let mut s = raw_session(&server);
+    s.write_all(&frame_header(0x2, true, 64 << 20)).unwrap();
+    s.write_all(&[0u8; 4096]).unwrap();
+    let (msgs, close) = read_all(s);
+    assert_eq!(msgs, vec![too_large(0)]);
+    assert_eq!(close, Some(1009));
+    let mut other = server.client();
+    assert!(matches!(other.round_trip(&fixture("photo_cat_640x480.jpg")), Msg::Result { .. }));
+}
+
+#[test]
+fn an_oversized_fragmented_message_is_refused() {
+    let mut cfg = config();
+    cfg.max_frame_bytes = 256 * 1024;
+    let server = TestServer::start_with(cfg, engine());
+    let mut s = raw_session(&server);
+    // Two fragments of 200 KiB: each under the frame limit, together over the message limit.
+    let part = vec![0xAAu8; 200 * 1024];
+    s.write_all(&frame_header(0x2, false, part.len() as u64)).unwrap();
+    s.write_all(&part).unwrap();
+    s.write_all(&frame_header(0x0, true, part.len() as u64)).unwrap();
+    let _ = s.write_all(&part);
+    let (msgs, close) = read_all(s);
+    assert_eq!(msgs, vec![too_large(0)]);
+    assert_eq!(close, Some(1009));
+}
+
+#[test]
+fn random_bytes_instead_of_a_handshake_get_400_and_free_the_thread() {
+    let server = TestServer::start();
+    let mut s = TcpStream::connect(server.handle.local_addr()).unwrap();
+    let mut x: u32 = 0x1234_5678;
+    let junk: Vec<u8> = (0..2000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .chain(*b"\r\n\r\n")
+        .collect();
+    s.write_all(&junk).unwrap();
+    let mut out = Vec::new();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let _ = s.read_to_end(&mut out);
+    assert!(out.starts_with(b"HTTP/1.1 400"), "{:?}", String::from_utf8_lossy(&out));
+    server.wait_until("the connection thread to end", |h| h.connections() == 0);
+    let mut other = server.client();
+    assert!(matches!(other.round_trip(&fixture("photo_cat_640x480.jpg")), Msg::Result { .. }));
+}
+
+#[test]
+fn a_tcp_reset_mid_frame_ends_only_that_session() {
+    let server = TestServer::start();
+    let mut keep = server.client();
+    let mut s = raw_session(&server);
+    let frame = fixture("photo_cat_640x480.jpg");
+    s.write_all(&frame_header(0x2, true, frame.len() as u64)).unwrap();
+    s.write_all(&frame[..frame.len() / 2]).unwrap();
+    // SO_LINGER 0: close sends a RST instead of a FIN.
+    let linger = libc::linger { l_onoff: 1, l_linger: 0 };
+    // SAFETY: a valid fd and a correctly sized option value.
+    let rc = unsafe {
+        libc::setsockopt(
+            std::os::fd::AsRawFd::as_raw_fd(&s),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0);
+    drop(s);
+    server.wait_until("the reset session to go", |h| h.sessions().len() == 1);
+    assert!(matches!(keep.round_trip(&frame), Msg::Result { .. }));
+}
+
+/// A client that sends frames as fast as it can and never reads its results: once the server's
+/// bounded write buffer is full that session is dropped; another session is served meanwhile.
+#[test]
+fn a_client_that_never_reads_is_dropped_when_its_write_buffer_fills() {
+    let mut cfg = config();
+    cfg.max_write_buffer = 64 * 1024;
+    cfg.on_invalid = OnInvalid::Continue;
+    let server = TestServer::start_with(cfg, engine());
+    let mut s = raw_session(&server);
+    // Shrink our receive buffer so the server's side fills sooner.
+    let small: libc::c_int = 4096;
+    // SAFETY: a valid fd and a correctly sized option value.
+    unsafe {
+        libc::setsockopt(
+            std::os::fd::AsRawFd::as_raw_fd(&s),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&small as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    // A 40-byte frame that passes the header check (8×8, 3 components) and fails the decode:
+    // every one produces an `invalid_frame` or `frame_dropped` message, nothing is read back.
+    let mut tiny = vec![0xFF, 0xD8, 0xFF, 0xC0, 0x00, 0x11, 0x08, 0x00, 0x08, 0x00, 0x08, 0x03];
+    tiny.extend_from_slice(&[1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1]);
+    tiny.extend_from_slice(&[0xFF, 0xDA, 0x00, 0x0C, 0x03, 1, 0x00, 2, 0x11, 3, 0x11, 0x00, 0x3F, 0x00, 1, 2, 3, 4]);
+    let mut msg = frame_header(0x2, true, tiny.len() as u64);
+    msg.extend_from_slice(&tiny);
+    let batch: Vec<u8> = msg.iter().copied().cycle().take(msg.len() * 1000).collect();
+    s.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut sent = 0;
+    let mut other = server.client();
+    while sent < 500 && s.write_all(&batch).is_ok() {
+        sent += 1;
+        if sent % 50 == 0 {
+            // Another session is answered while this one floods.
+            assert!(matches!(other.round_trip(&fixture("photo_cat_640x480.jpg")), Msg::Result { .. }));
+        }
+    }
+    server.wait_until("the flooding session to be dropped", |h| h.sessions().len() == 1);
+    let _ = s.shutdown(Shutdown::Both);
+    assert!(matches!(other.round_trip(&fixture("photo_cat_640x480.jpg")), Msg::Result { .. }));
+}
