@@ -175,7 +175,7 @@ pub struct Report {
     pub fairness: Option<f64>,
     /// With `--pid`.
     pub server: Option<ProcFigures>,
-    /// `idle`: (RSS end − RSS start) / sessions, KiB.
+    /// `idle`: (peak RSS while held − RSS start) / sessions, KiB.
     pub kib_per_idle_session: Option<f64>,
     /// `soak`: server RSS after the first tenth of the run (post warm-up), KiB.
     pub rss_after_warm_up_kib: Option<u64>,
@@ -372,8 +372,9 @@ pub fn run(args: &BenchArgs) -> Result<Report, BenchError> {
     }
     r.server = sampler.map(Sampler::finish);
     if args.mode == Mode::Idle {
+        // Peak: sampled while the sessions are held (they close before the end sample).
         r.kib_per_idle_session =
-            r.server.map(|s| (s.rss_end_kib as f64 - s.rss_start_kib as f64) / sessions.max(1) as f64);
+            r.server.map(|s| (s.rss_peak_kib as f64 - s.rss_start_kib as f64) / sessions.max(1) as f64);
     }
     Ok(r)
 }

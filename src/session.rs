@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{Receiver, Sender};
-use tungstenite::error::CapacityError;
+use tungstenite::error::{CapacityError, ProtocolError};
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::CloseFrame;
 use tungstenite::{Message, WebSocket};
@@ -390,6 +390,10 @@ impl<S: Read + Write + AsRawFd> Session<S> {
                     self.raw_drain = true;
                     self.request_close(close::TOO_BIG, "too_large");
                     return Ok(());
+                }
+                // The client vanished without a close frame: nobody is left to tell.
+                Err(tungstenite::Error::Protocol(ProtocolError::ResetWithoutClosingHandshake)) => {
+                    return Err(self.end_reason());
                 }
                 Err(tungstenite::Error::Protocol(_))
                 | Err(tungstenite::Error::Capacity(_))
