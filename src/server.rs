@@ -117,7 +117,7 @@ impl Server {
         let lfd = self.listener.as_raw_fd();
         let sfd = self.ctx.shutdown.as_raw_fd();
         loop {
-            let ready = poll(&mut [(lfd, false), (sfd, false)], None)?;
+            let ready = poll(&[(lfd, false), (sfd, false)], None)?;
             if ready[1].readable {
                 break;
             }

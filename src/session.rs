@@ -320,8 +320,8 @@ impl<S: Read + Write + AsRawFd> Session<S> {
                 _ => Some((self.last_rx + self.ctx.config.idle_timeout).saturating_duration_since(now)),
             };
             // Once shutdown has begun its fd stays readable: stop polling it.
-            let mut fds = [(sock, self.want_write), (wake, false), (if shutting_down { -1 } else { shut }, false)];
-            let ready = match poll(&mut fds, timeout) {
+            let fds = [(sock, self.want_write), (wake, false), (if shutting_down { -1 } else { shut }, false)];
+            let ready = match poll(&fds, timeout) {
                 Ok(r) => r,
                 Err(_) => return EndReason::Io,
             };

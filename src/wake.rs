@@ -74,7 +74,7 @@ impl Shutdown {
 
     /// Whether shutdown has started.
     pub fn is_triggered(&self) -> bool {
-        matches!(poll(&mut [(self.read.as_raw_fd(), false)], Some(Duration::ZERO)), Ok(r) if r[0].readable)
+        matches!(poll(&[(self.read.as_raw_fd(), false)], Some(Duration::ZERO)), Ok(r) if r[0].readable)
     }
 
     /// The write end, for `signal_hook::low_level::pipe::register_raw`.
@@ -100,7 +100,7 @@ pub struct Ready {
 
 /// `poll(2)` on up to 4 fds: `(fd, want_write)`; always asks for readability. `None` waits
 /// forever. Returns one [`Ready`] per fd, all false on timeout. EINTR counts as a timeout.
-pub fn poll(fds: &mut [(RawFd, bool)], timeout: Option<Duration>) -> io::Result<[Ready; 4]> {
+pub fn poll(fds: &[(RawFd, bool)], timeout: Option<Duration>) -> io::Result<[Ready; 4]> {
     let mut p = [libc::pollfd { fd: -1, events: 0, revents: 0 }; 4];
     let n = fds.len().min(4);
     for (slot, &(fd, want_write)) in p.iter_mut().zip(fds.iter()) {
@@ -133,12 +133,12 @@ mod tests {
     fn waker_is_readable_after_wake_until_drained() {
         let w = Waker::new().unwrap();
         let fd = w.as_raw_fd();
-        assert!(!poll(&mut [(fd, false)], Some(Duration::ZERO)).unwrap()[0].readable);
+        assert!(!poll(&[(fd, false)], Some(Duration::ZERO)).unwrap()[0].readable);
         w.wake();
         w.wake();
-        assert!(poll(&mut [(fd, false)], Some(Duration::ZERO)).unwrap()[0].readable);
+        assert!(poll(&[(fd, false)], Some(Duration::ZERO)).unwrap()[0].readable);
         w.drain();
-        assert!(!poll(&mut [(fd, false)], Some(Duration::ZERO)).unwrap()[0].readable);
+        assert!(!poll(&[(fd, false)], Some(Duration::ZERO)).unwrap()[0].readable);
     }
 
     #[test]
