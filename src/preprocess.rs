@@ -146,6 +146,12 @@ pub struct Letterbox {
 }
 
 impl Letterbox {
+    /// A box in frame pixels → model-input pixels (the inverse of [`Letterbox::unmap`]).
+    pub fn map(&self, b: [f32; 4]) -> [f32; 4] {
+        let (x, y) = (|v: f32| v * self.scale + self.pad_x, |v: f32| v * self.scale + self.pad_y);
+        [x(b[0]), y(b[1]), x(b[2]), y(b[3])]
+    }
+
     /// A box `[x1, y1, x2, y2]` in model-input pixels → frame pixels, clipped to
     /// `[0, frame_w] × [0, frame_h]`. NaN coordinates stay NaN (NMS has dropped those already).
     pub fn unmap(&self, b: [f32; 4], frame_w: usize, frame_h: usize) -> [f32; 4] {
@@ -350,12 +356,7 @@ mod tests {
         let mut out = vec![0.0; 3 * 640 * 640];
         let lb = letterbox_input(&img, 640, 640, &mut out);
         for b in [[100.0, 50.0, 300.0, 400.0], [0.0, 0.0, 640.0, 480.0], [10.5, 470.25, 20.75, 479.5]] {
-            let m = [
-                b[0] * lb.scale + lb.pad_x,
-                b[1] * lb.scale + lb.pad_y,
-                b[2] * lb.scale + lb.pad_x,
-                b[3] * lb.scale + lb.pad_y,
-            ];
+            let m = lb.map(b);
             let back = lb.unmap(m, 640, 480);
             assert!(back.iter().zip(b.iter()).all(|(a, b)| (a - b).abs() < 0.5), "{b:?} → {m:?} → {back:?}");
         }
@@ -364,12 +365,7 @@ mod tests {
         let lb = letterbox_input(&big, 640, 640, &mut out);
         assert_eq!((lb.pad_x, lb.pad_y), (0.0, 140.0));
         let b = [333.0f32, 17.0, 1500.0, 1079.0];
-        let m = [
-            b[0] * lb.scale + lb.pad_x,
-            b[1] * lb.scale + lb.pad_y,
-            b[2] * lb.scale + lb.pad_x,
-            b[3] * lb.scale + lb.pad_y,
-        ];
+        let m = lb.map(b);
         let back = lb.unmap(m, 1920, 1080);
         assert!(back.iter().zip(b.iter()).all(|(a, b)| (a - b).abs() < 0.5), "{back:?}");
     }

@@ -65,6 +65,21 @@ fn read_all(mut s: TcpStream) -> (Vec<Msg>, Option<u16>) {
     (msgs, close)
 }
 
+/// `setsockopt(SOL_SOCKET, name, value)`, asserting success.
+fn set_option<T>(s: &TcpStream, name: libc::c_int, value: T) {
+    // SAFETY: a valid fd, and `value` is the option's C type, passed with its exact size.
+    let rc = unsafe {
+        libc::setsockopt(
+            std::os::fd::AsRawFd::as_raw_fd(s),
+            libc::SOL_SOCKET,
+            name,
+            (&value as *const T).cast(),
+            std::mem::size_of::<T>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0, "setsockopt {name}");
+}
+
 fn too_large(index: u64) -> Msg {
     Msg::Error { error: "invalid_frame".into(), frame_index: Some(index), detail: Some("too_large".into()) }
 }
@@ -132,18 +147,7 @@ fn a_tcp_reset_mid_frame_ends_only_that_session() {
     s.write_all(&frame_header(0x2, true, frame.len() as u64)).unwrap();
     s.write_all(&frame[..frame.len() / 2]).unwrap();
     // SO_LINGER 0: close sends a RST instead of a FIN.
-    let linger = libc::linger { l_onoff: 1, l_linger: 0 };
-    // SAFETY: a valid fd and a correctly sized option value.
-    let rc = unsafe {
-        libc::setsockopt(
-            std::os::fd::AsRawFd::as_raw_fd(&s),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&linger as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(rc, 0);
+    set_option(&s, libc::SO_LINGER, libc::linger { l_onoff: 1, l_linger: 0 });
     drop(s);
     server.wait_until("the reset session to go", |h| h.sessions().len() == 1);
     assert!(matches!(keep.round_trip(&frame), Msg::Result { .. }));
@@ -159,17 +163,7 @@ fn a_client_that_never_reads_is_dropped_when_its_write_buffer_fills() {
     let server = TestServer::start_with(cfg, engine());
     let mut s = raw_session(&server);
     // Shrink our receive buffer so the server's side fills sooner.
-    let small: libc::c_int = 4096;
-    // SAFETY: a valid fd and a correctly sized option value.
-    unsafe {
-        libc::setsockopt(
-            std::os::fd::AsRawFd::as_raw_fd(&s),
-            libc::SOL_SOCKET,
-            libc::SO_RCVBUF,
-            (&small as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
+    set_option(&s, libc::SO_RCVBUF, 4096 as libc::c_int);
     // A 40-byte frame that passes the header check (8×8, 3 components) and fails the decode:
     // every one produces an `invalid_frame` or `frame_dropped` message, nothing is read back.
     let mut tiny = vec![0xFF, 0xD8, 0xFF, 0xC0, 0x00, 0x11, 0x08, 0x00, 0x08, 0x00, 0x08, 0x03];
