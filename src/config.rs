@@ -31,6 +31,19 @@ pub enum Command {
     Serve(ServeArgs),
     /// Load-test a running server (closed loop, open loop, idle sessions).
     Bench(crate::loadgen::BenchArgs),
+    /// Stream JPEG frames (a directory, one looped file, or MJPEG on stdin) to a server and
+    /// print the results.
+    Stream(crate::stream::StreamArgs),
+}
+
+/// How log lines look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// `[2026-11-30T21:38:09Z INFO  framewire::session] session … end …` (env_logger's own).
+    Text,
+    /// One JSON object per line: `{"ts":"…","level":"INFO","target":"…","msg":"…"}`, for log
+    /// shippers (Loki, Elasticsearch, CloudWatch).
+    Json,
 }
 
 /// What the server does after a frame fails validation or decoding.
@@ -118,6 +131,11 @@ pub struct ServeArgs {
     /// it the session is closed. Default 1 MiB (hundreds of results).
     #[arg(long, env = "FRAMEWIRE_MAX_WRITE_BUFFER", default_value_t = 1024 * 1024)]
     pub max_write_buffer: usize,
+
+    /// Log line format: `text` or `json`. Default `text`. Verbosity follows `RUST_LOG`
+    /// (default `info`: start-up, one line per session start and end, warnings).
+    #[arg(long, env = "FRAMEWIRE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
 }
 
 /// A configuration value that cannot work.

@@ -3,7 +3,9 @@
 //! A client opens a WebSocket to `/ws/video/stream` and sends JPEG frames as binary messages;
 //! each frame is validated ([`jpeg`]), decoded, run through the detector and OCR ([`model`],
 //! [`ocr_post`]) on a shared pool ([`pipeline`]) and answered with a JSON result ([`protocol`]) by its session
-//! ([`session`]). The [`server`] accepts connections; [`config`] holds every limit. `main.rs`
+//! ([`session`]). The [`server`] accepts connections and answers the plain HTTP endpoints
+//! (health, [`metrics`], sessions, the demo page); [`config`] holds every limit. [`loadgen`]
+//! (`framewire bench`) and [`stream`] (`framewire stream`) are the clients. `main.rs`
 //! is only the command line on top of this library, so tests, benches and fuzz targets reach
 //! everything here.
 
@@ -11,6 +13,8 @@ pub mod config;
 pub mod image;
 pub mod jpeg;
 pub mod loadgen;
+pub mod logging;
+pub mod metrics;
 pub mod model;
 pub mod nms;
 pub mod ocr_post;
@@ -19,6 +23,7 @@ pub mod preprocess;
 pub mod protocol;
 pub mod server;
 pub mod session;
+pub mod stream;
 pub mod wake;
 pub mod yolo;
 

@@ -1,19 +1,21 @@
 //! The `framewire` command: parse flags, then hand over to the library.
 //!
-//! `framewire serve` loads the models, binds the listener and serves until SIGINT/SIGTERM.
+//! - `framewire serve`: load the models, bind the listener and serve until SIGINT/SIGTERM;
+//! - `framewire bench`: the load client ([`framewire::loadgen`]);
+//! - `framewire stream`: the streaming client for scripts ([`framewire::stream`]).
 
 use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
-use framewire::config::{Cli, Command};
+use framewire::config::{Cli, Command, LogFormat};
 use framewire::server::Server;
 
 fn main() -> anyhow::Result<()> {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let Cli { command } = Cli::parse();
     match command {
         Command::Serve(args) => {
+            framewire::logging::init(args.log_format);
             let config = args.validate()?;
             let engine = framewire::build_engine(&config).context("cannot start the server")?;
             let server = Server::bind(config.clone(), Arc::new(engine))
@@ -30,6 +32,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench(args) => {
+            framewire::logging::init(LogFormat::Text);
             let report = framewire::loadgen::run(&args)?;
             if args.json {
                 println!("{}", serde_json::to_string(&report)?);
@@ -37,6 +40,14 @@ fn main() -> anyhow::Result<()> {
                 println!("{}", report.human());
             }
             anyhow::ensure!(report.unaccounted == 0, "{} frames unaccounted for", report.unaccounted);
+            Ok(())
+        }
+        Command::Stream(args) => {
+            framewire::logging::init(LogFormat::Text);
+            let summary = framewire::stream::run(&args, &mut std::io::stdout().lock())
+                .with_context(|| format!("streaming to {}", args.url))?;
+            eprintln!("\r{}\x1b[K", summary.line());
+            anyhow::ensure!(summary.ok(), "the stream did not end cleanly");
             Ok(())
         }
     }

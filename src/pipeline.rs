@@ -6,6 +6,7 @@
 //! others: each session's next frame queues behind every frame already waiting.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -233,6 +234,8 @@ pub struct Done {
 pub struct Engine {
     pool: rayon::ThreadPool,
     processor: Arc<dyn Processor>,
+    /// Jobs submitted and not yet started by a pool thread.
+    queued: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -251,7 +254,7 @@ impl Engine {
             // (there should be none) from aborting the process.
             .panic_handler(|_| log::error!("a pool job panicked outside its frame guard"))
             .build()?;
-        Ok(Engine { pool, processor })
+        Ok(Engine { pool, processor, queued: Arc::default() })
     }
 
     /// Pool size.
@@ -259,11 +262,19 @@ impl Engine {
         self.pool.current_num_threads()
     }
 
+    /// Frames handed to the pool and not yet started (the pool's queue depth).
+    pub fn queued(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
+    }
+
     /// Run `job` on the pool (FIFO); send its [`Done`] on `done` and wake `waker`. A panic in a
     /// stage costs this frame an `internal` error, never the process.
     pub fn submit(&self, job: Job, done: Sender<Done>, waker: Arc<Waker>) {
         let processor = Arc::clone(&self.processor);
+        let queued = Arc::clone(&self.queued);
+        queued.fetch_add(1, Ordering::Relaxed);
         self.pool.spawn_fifo(move || {
+            queued.fetch_sub(1, Ordering::Relaxed);
             let started = Instant::now();
             let outcome = catch_unwind(AssertUnwindSafe(|| processor.process(&job.bytes, &job.info, job.kind)))
                 .unwrap_or_else(|_| Err(ProcessError::Internal("a pipeline stage panicked".into())));

@@ -220,3 +220,24 @@ impl ServerMessage {
         serde_json::to_string(self).unwrap_or_else(|_| String::from("{}"))
     }
 }
+
+/// One live session as `GET /sessions` lists it: the body is a JSON array of these, e.g.
+/// `[{"session_id":"…","frame_index":120,"dropped_frames":3,"last_processed_timestamp":1764541234567,
+/// "backpressure_state":"normal","pipeline":"detect_ocr","peer":"10.0.0.7:51234"}]`.
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionInfo {
+    /// The id `session_started` gave the client (UUID v4).
+    pub session_id: String,
+    /// Binary messages received so far (the next frame's index).
+    pub frame_index: u64,
+    /// Frames dropped so far (latest frame wins).
+    pub dropped_frames: u64,
+    /// Unix time in ms of the last result sent; `null` before the first.
+    pub last_processed_timestamp: Option<u64>,
+    /// `normal`, `dropping` or `slow_down`.
+    pub backpressure_state: &'static str,
+    /// `detect`, `ocr` or `detect_ocr`.
+    pub pipeline: &'static str,
+    /// The client's address (`ip:port`) as the server sees it (a proxy's, behind one).
+    pub peer: String,
+}

@@ -1,11 +1,13 @@
-//! The listener: one acceptor thread, one thread per connection, the HTTP checks that happen
-//! before the WebSocket upgrade, and graceful shutdown.
+//! The listener: one acceptor thread, one thread per connection, the plain HTTP endpoints, the
+//! checks that happen before the WebSocket upgrade, and graceful shutdown.
 //!
-//! Before upgrading, the request head is read (under `--handshake-timeout`, at most
-//! [`MAX_REQUEST_HEAD`] bytes) and parsed with `httparse`: another path gets 404, a bad query 400,
-//! a plain HTTP request to the endpoint 426, and a server at `--max-sessions` 503 with
-//! `Retry-After`. Only then does tungstenite perform the upgrade, with its message and frame
-//! limits set from `--max-frame-bytes`.
+//! Every connection's request head is read first (under `--handshake-timeout`, at most
+//! [`MAX_REQUEST_HEAD`] bytes) and parsed with `httparse`. `GET /healthz`, `/metrics`,
+//! `/sessions` and `/` (the demo page) are answered on the spot and the connection closed; any
+//! other path gets 404, another method 405. On the stream endpoint a bad query gets 400, a plain
+//! HTTP request 426, and a server at `--max-sessions` (or draining) 503 with `Retry-After`. Only
+//! then does tungstenite perform the upgrade, with its message and frame limits set from
+//! `--max-frame-bytes`.
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
@@ -19,8 +21,9 @@ use parking_lot::Mutex;
 use tungstenite::protocol::WebSocketConfig;
 
 use crate::config::Config;
+use crate::metrics::{self, Metrics};
 use crate::pipeline::Engine;
-use crate::protocol::PipelineKind;
+use crate::protocol::{PipelineKind, SessionInfo};
 use crate::session::{ConnStream, Session, SessionContext, SessionSnapshot, SessionState};
 use crate::wake::{poll, Shutdown};
 
@@ -28,6 +31,8 @@ use crate::wake::{poll, Shutdown};
 pub const ENDPOINT: &str = "/ws/video/stream";
 /// Largest HTTP request head accepted before the upgrade, in bytes.
 pub const MAX_REQUEST_HEAD: usize = 8 * 1024;
+/// The demo page served at `GET /` (plain HTML + JS, embedded in the binary).
+pub const DEMO_PAGE: &str = include_str!("demo/index.html");
 /// Stack size of a connection thread: the session loop is shallow, and 1,000 idle sessions
 /// should not reserve 2 MiB of address space each.
 const CONN_STACK: usize = 256 * 1024;
@@ -51,6 +56,11 @@ impl Registry {
     /// Connection threads alive.
     pub fn connections(&self) -> usize {
         self.connections.load(Ordering::SeqCst)
+    }
+
+    /// Sessions admitted (upgrading or running).
+    fn admitted(&self) -> usize {
+        self.admitted.load(Ordering::SeqCst)
     }
 }
 
@@ -93,7 +103,12 @@ impl Server {
     pub fn bind(config: Config, engine: Arc<Engine>) -> io::Result<Server> {
         let listener = TcpListener::bind(config.listen)?;
         listener.set_nonblocking(true)?;
-        let ctx = SessionContext { config: Arc::new(config), engine, shutdown: Arc::new(Shutdown::new()?) };
+        let ctx = SessionContext {
+            config: Arc::new(config),
+            engine,
+            shutdown: Arc::new(Shutdown::new()?),
+            metrics: Arc::new(Metrics::new()),
+        };
         Ok(Server { listener, ctx, registry: Arc::default() })
     }
 
@@ -112,6 +127,8 @@ impl Server {
     }
 
     /// Accept connections until shutdown, then give sessions `--shutdown-grace` to finish.
+    /// While draining, the listener stays open so `/healthz` answers 503 and new sessions are
+    /// refused with 503 (a load balancer sees the instance leave, instead of connection errors).
     /// Returns true when every session ended within the grace period.
     pub fn run(self) -> io::Result<bool> {
         let lfd = self.listener.as_raw_fd();
@@ -125,15 +142,22 @@ impl Server {
                 self.accept_all();
             }
         }
-        drop(self.listener);
         let deadline = Instant::now() + self.ctx.config.shutdown_grace;
-        log::info!("shutting down: {} connection(s) open", self.registry.connections());
-        while self.registry.connections() > 0 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(10));
+        log::info!("shutting down: {} session(s) open", self.registry.admitted());
+        while self.registry.admitted() > 0 {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            let wait = (deadline - now).min(Duration::from_millis(10));
+            if poll(&[(lfd, false)], Some(wait))?[0].readable {
+                self.accept_all();
+            }
         }
-        let left = self.registry.connections();
+        drop(self.listener);
+        let left = self.registry.admitted();
         if left > 0 {
-            log::warn!("shutdown grace over with {left} connection(s) still open");
+            log::warn!("shutdown grace over with {left} session(s) still open");
         }
         Ok(left == 0)
     }
@@ -191,11 +215,26 @@ impl Drop for CountGuard {
     }
 }
 
+/// The plain HTTP endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Page {
+    /// `GET /healthz`: 200 `ok` while sessions are accepted, else 503.
+    Health,
+    /// `GET /metrics`: Prometheus / OpenMetrics text.
+    Metrics,
+    /// `GET /sessions`: JSON array of [`SessionInfo`].
+    Sessions,
+    /// `GET /`: the demo page.
+    Demo,
+}
+
 /// The verdict on a request head.
 #[derive(Debug, PartialEq, Eq)]
 enum Verdict {
     /// Upgrade, with the pipeline the query asked for (if any).
     Upgrade(Option<PipelineKind>),
+    /// Answer a plain HTTP endpoint.
+    Page(Page),
     Reject(u16, &'static str),
 }
 
@@ -217,7 +256,17 @@ fn judge(req: &httparse::Request<'_, '_>) -> Verdict {
     let target = req.path.unwrap_or("");
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
     if path != ENDPOINT {
-        return Verdict::Reject(404, "not found: the endpoint is /ws/video/stream\n");
+        let page = match path {
+            "/healthz" => Page::Health,
+            "/metrics" => Page::Metrics,
+            "/sessions" => Page::Sessions,
+            "/" | "/index.html" => Page::Demo,
+            _ => return Verdict::Reject(404, "not found: the endpoint is /ws/video/stream\n"),
+        };
+        if req.method != Some("GET") {
+            return Verdict::Reject(405, "method not allowed: use GET\n");
+        }
+        return Verdict::Page(page);
     }
     let pipeline = match check_query(query) {
         Ok(p) => p,
@@ -236,6 +285,7 @@ fn status_text(code: u16) -> &'static str {
     match code {
         400 => "Bad Request",
         404 => "Not Found",
+        405 => "Method Not Allowed",
         408 => "Request Timeout",
         426 => "Upgrade Required",
         431 => "Request Header Fields Too Large",
@@ -247,19 +297,66 @@ fn status_text(code: u16) -> &'static str {
 /// Time allowed to write a refusal (the handshake deadline may already be over).
 const REJECT_WRITE_TIME: Duration = Duration::from_secs(1);
 
-fn reject(stream: &mut ConnStream, code: u16, body: &str) {
+/// Write one plain HTTP response and count it; the connection closes after it.
+fn respond(stream: &mut ConnStream, metrics: &Metrics, code: u16, content_type: &str, body: &[u8]) {
+    metrics.http_response(code);
     stream.set_deadline(Some(Instant::now() + REJECT_WRITE_TIME));
     let extra = match code {
         503 => "Retry-After: 1\r\n",
         426 => "Upgrade: websocket\r\n",
+        405 => "Allow: GET\r\n",
         _ => "",
     };
-    let resp = format!(
-        "HTTP/1.1 {code} {}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n{body}",
+    let head = format!(
+        "HTTP/1.1 {code} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nCache-Control: no-store\r\n{extra}Connection: close\r\n\r\n",
         status_text(code),
         body.len()
     );
-    let _ = stream.write_all(resp.as_bytes());
+    let _ = stream.write_all(head.as_bytes()).and_then(|_| stream.write_all(body));
+}
+
+/// A plain-text refusal.
+fn reject(stream: &mut ConnStream, metrics: &Metrics, code: u16, body: &str) {
+    respond(stream, metrics, code, "text/plain; charset=utf-8", body.as_bytes());
+}
+
+/// Answer one of the plain HTTP endpoints.
+fn serve_page(stream: &mut ConnStream, ctx: &SessionContext, registry: &Registry, page: Page) {
+    let m = &ctx.metrics;
+    match page {
+        Page::Health => {
+            let (code, body) = if ctx.shutdown.is_triggered() {
+                (503, "draining\n")
+            } else if registry.admitted() >= ctx.config.max_sessions {
+                (503, "full\n")
+            } else {
+                (200, "ok\n")
+            };
+            reject(stream, m, code, body);
+        }
+        Page::Metrics => {
+            let text = m.render(registry.sessions.lock().len(), ctx.engine.queued());
+            respond(stream, m, 200, metrics::CONTENT_TYPE, text.as_bytes());
+        }
+        Page::Sessions => {
+            let list: Vec<SessionInfo> = registry
+                .sessions()
+                .into_iter()
+                .map(|s| SessionInfo {
+                    session_id: s.session_id.to_string(),
+                    frame_index: s.frame_index,
+                    dropped_frames: s.dropped_frames,
+                    last_processed_timestamp: s.last_processed_timestamp,
+                    backpressure_state: s.backpressure_state,
+                    pipeline: s.pipeline.as_str(),
+                    peer: s.peer.to_string(),
+                })
+                .collect();
+            let body = serde_json::to_vec(&list).unwrap_or_else(|_| b"[]".to_vec());
+            respond(stream, m, 200, "application/json", &body);
+        }
+        Page::Demo => respond(stream, m, 200, "text/html; charset=utf-8", DEMO_PAGE.as_bytes()),
+    }
 }
 
 /// Read the request head (up to `\r\n\r\n`) under the handshake deadline.
@@ -292,26 +389,27 @@ fn connection(tcp: TcpStream, peer: SocketAddr, ctx: SessionContext, registry: A
     let head = match read_head(&mut stream) {
         Ok(h) => h,
         Err(0) => return,
-        Err(code) => return reject(&mut stream, code, "request head too large or too slow\n"),
+        Err(code) => return reject(&mut stream, &ctx.metrics, code, "request head too large or too slow\n"),
     };
     let mut headers = [httparse::EMPTY_HEADER; 32];
     let mut req = httparse::Request::new(&mut headers);
     match req.parse(&head) {
         Ok(httparse::Status::Complete(_)) => {}
-        _ => return reject(&mut stream, 400, "malformed HTTP request\n"),
+        _ => return reject(&mut stream, &ctx.metrics, 400, "malformed HTTP request\n"),
     }
     let kind = match judge(&req) {
         Verdict::Upgrade(kind) => kind.unwrap_or(cfg.pipeline),
-        Verdict::Reject(code, body) => return reject(&mut stream, code, body),
+        Verdict::Page(page) => return serve_page(&mut stream, &ctx, &registry, page),
+        Verdict::Reject(code, body) => return reject(&mut stream, &ctx.metrics, code, body),
     };
     if ctx.shutdown.is_triggered() {
-        return reject(&mut stream, 503, "shutting down\n");
+        return reject(&mut stream, &ctx.metrics, 503, "shutting down\n");
     }
     // Admission: reserve a session slot or refuse with 503 before upgrading.
     let admitted = registry.admitted.fetch_add(1, Ordering::SeqCst);
     let _slot = CountGuard(Arc::clone(&registry), Counter::Admitted);
     if admitted >= cfg.max_sessions {
-        return reject(&mut stream, 503, "session limit reached, retry later\n");
+        return reject(&mut stream, &ctx.metrics, 503, "session limit reached, retry later\n");
     }
     // tungstenite parses the request head again from these bytes.
     stream.replay(head);
@@ -332,7 +430,8 @@ fn connection(tcp: TcpStream, peer: SocketAddr, ctx: SessionContext, registry: A
     if ws.get_mut().into_session_mode().is_err() {
         return;
     }
-    let state = Arc::new(SessionState::new(peer));
+    let state = Arc::new(SessionState::new(peer, kind));
+    ctx.metrics.session_started();
     registry.sessions.lock().insert(state.session_id, Arc::clone(&state));
     let id = state.session_id;
     match Session::new(ws, ctx.clone(), state, kind) {
@@ -372,6 +471,11 @@ mod tests {
             Verdict::Reject(400, _)
         ));
         assert!(matches!(verdict(&format!("GET /other HTTP/1.1\r\n{up}")), Verdict::Reject(404, _)));
+        assert_eq!(verdict("GET /healthz HTTP/1.1\r\n\r\n"), Verdict::Page(Page::Health));
+        assert_eq!(verdict("GET /metrics HTTP/1.1\r\n\r\n"), Verdict::Page(Page::Metrics));
+        assert_eq!(verdict("GET /sessions HTTP/1.1\r\n\r\n"), Verdict::Page(Page::Sessions));
+        assert_eq!(verdict("GET / HTTP/1.1\r\n\r\n"), Verdict::Page(Page::Demo));
+        assert!(matches!(verdict("POST /metrics HTTP/1.1\r\n\r\n"), Verdict::Reject(405, _)));
         assert!(matches!(
             verdict(&format!("GET /ws/video/stream?pipeline=x HTTP/1.1\r\n{up}")),
             Verdict::Reject(400, _)

@@ -27,6 +27,7 @@ use tungstenite::{Message, WebSocket};
 
 use crate::config::{Config, OnInvalid};
 use crate::jpeg::{self, FrameError};
+use crate::metrics::Metrics;
 use crate::pipeline::{Done, Engine, Job, ProcessError};
 use crate::protocol::{close, ErrorCode, Limits, PipelineKind, ServerMessage, PROTOCOL_VERSION};
 use crate::wake::{poll, Shutdown, Waker};
@@ -66,6 +67,8 @@ pub struct SessionState {
     pub session_id: uuid::Uuid,
     /// The client's address.
     pub peer: SocketAddr,
+    /// The session's pipeline.
+    pub pipeline: PipelineKind,
     /// Binary messages received so far (= the next frame's index).
     frame_index: AtomicU64,
     /// Frames dropped so far.
@@ -83,6 +86,8 @@ pub struct SessionSnapshot {
     pub session_id: uuid::Uuid,
     /// Client address.
     pub peer: SocketAddr,
+    /// The session's pipeline.
+    pub pipeline: PipelineKind,
     /// Binary messages received so far.
     pub frame_index: u64,
     /// Frames dropped so far.
@@ -94,11 +99,12 @@ pub struct SessionSnapshot {
 }
 
 impl SessionState {
-    /// A fresh session for `peer`.
-    pub fn new(peer: SocketAddr) -> SessionState {
+    /// A fresh session for `peer`, running `pipeline`.
+    pub fn new(peer: SocketAddr, pipeline: PipelineKind) -> SessionState {
         SessionState {
             session_id: uuid::Uuid::new_v4(),
             peer,
+            pipeline,
             frame_index: AtomicU64::new(0),
             dropped_frames: AtomicU64::new(0),
             last_processed_ms: AtomicU64::new(0),
@@ -117,6 +123,7 @@ impl SessionState {
         SessionSnapshot {
             session_id: self.session_id,
             peer: self.peer,
+            pipeline: self.pipeline,
             frame_index: self.frame_index.load(Ordering::Relaxed),
             dropped_frames: self.dropped_frames.load(Ordering::Relaxed),
             last_processed_timestamp: (last != 0).then_some(last),
@@ -134,6 +141,8 @@ pub struct SessionContext {
     pub engine: Arc<Engine>,
     /// The server's shutdown signal.
     pub shutdown: Arc<Shutdown>,
+    /// Server-wide counters (`GET /metrics`).
+    pub metrics: Arc<Metrics>,
 }
 
 /// The sliding one-second window behind `slow_down`.
@@ -386,6 +395,7 @@ impl<S: Read + Write + AsRawFd> Session<S> {
                     self.last_rx = Instant::now();
                     let index = self.next_index();
                     self.invalid_frames += 1;
+                    self.ctx.metrics.frame_invalid(FrameError::TooLarge);
                     self.send(&invalid_frame(index, FrameError::TooLarge))?;
                     self.raw_drain = true;
                     self.request_close(close::TOO_BIG, "too_large");
@@ -426,6 +436,7 @@ impl<S: Read + Write + AsRawFd> Session<S> {
     fn next_index(&mut self) -> u64 {
         self.window.roll(Instant::now());
         self.window.received += 1;
+        self.ctx.metrics.frame_received();
         self.state.frame_index.fetch_add(1, Ordering::Relaxed)
     }
 
@@ -482,6 +493,7 @@ impl<S: Read + Write + AsRawFd> Session<S> {
 
     fn on_invalid(&mut self, index: u64, e: FrameError) -> Result<(), EndReason> {
         self.invalid_frames += 1;
+        self.ctx.metrics.frame_invalid(e);
         self.send(&invalid_frame(index, e))?;
         if self.ctx.config.on_invalid == OnInvalid::Close {
             let code = if e == FrameError::TooLarge { close::TOO_BIG } else { close::INVALID_PAYLOAD };
@@ -498,6 +510,7 @@ impl<S: Read + Write + AsRawFd> Session<S> {
     fn drop_frame(&mut self, index: u64) -> Result<(), EndReason> {
         let now = Instant::now();
         let dropped = self.state.dropped_frames.fetch_add(1, Ordering::Relaxed) + 1;
+        self.ctx.metrics.frame_dropped();
         self.window.roll(now);
         self.window.dropped += 1;
         self.window.last_drop = Some(now);
@@ -521,6 +534,7 @@ impl<S: Read + Write + AsRawFd> Session<S> {
                 let mut timings = p.timings;
                 timings.queue = ms(done.started.duration_since(done.received));
                 timings.total = ms(done.finished.duration_since(done.received));
+                self.ctx.metrics.frame_done(&timings);
                 let msg = ServerMessage::Result {
                     frame_index: done.frame_index,
                     result: p.result,
@@ -535,6 +549,7 @@ impl<S: Read + Write + AsRawFd> Session<S> {
             Err(ProcessError::Invalid(e)) => self.on_invalid(done.frame_index, e)?,
             Err(ProcessError::Internal(why)) => {
                 self.internal_errors += 1;
+                self.ctx.metrics.inference_error();
                 log::warn!("session {} frame {}: {why}", self.state.session_id, done.frame_index);
                 self.send(&ServerMessage::Error {
                     error: ErrorCode::Internal,

@@ -62,7 +62,8 @@ fn serve(extra: &[&str]) -> (KillOnDrop, Vec<String>, Lines, String) {
         let line = lines.next().expect("server exited before listening").unwrap();
         log.push(line.clone());
         if let Some(i) = line.find("ws://") {
-            break line[i..].trim().to_string();
+            // The URL ends at a quote in a JSON log line.
+            break line[i..].split(['"', ' ']).next().unwrap_or_default().to_string();
         }
     };
     let (tx, rx) = std::sync::mpsc::channel();
@@ -155,4 +156,87 @@ fn bench_closed_and_open_account_for_every_frame() {
     assert!(open["results"].as_u64().unwrap() >= 2);
     assert!(open["dropped_reported"].as_u64().unwrap() > 0, "40 fps on a 2-thread pool must drop: {open}");
     assert_eq!(open["per_session_results"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn json_logs_are_one_object_per_line() {
+    let (child, log, _lines, url) = serve(&["--log-format", "json", "--pipeline", "detect"]);
+    assert!(url.ends_with("/ws/video/stream"), "{url}");
+    for line in &log {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(v["ts"].is_string() && v["level"].is_string() && v["target"].is_string(), "{line}");
+    }
+    assert!(log.iter().any(|l| l.contains("loaded ssd model")), "{log:?}");
+    drop(child);
+}
+
+/// Run `framewire stream` with `args`, feeding `stdin`; returns success, stdout lines, stderr.
+fn stream(args: &[&str], stdin: &[u8]) -> (bool, Vec<String>, String) {
+    use std::io::Write;
+    let mut child = bin()
+        .arg("stream")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin).unwrap();
+    drop(input);
+    let out = child.wait_with_output().unwrap();
+    let lines = String::from_utf8_lossy(&out.stdout).lines().map(String::from).collect();
+    (out.status.success(), lines, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// Message types of JSON output lines, and how many results found something.
+fn tally(lines: &[String]) -> (Vec<String>, usize) {
+    let vs: Vec<serde_json::Value> = lines.iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let types = vs.iter().map(|v| v["type"].as_str().unwrap().to_string()).collect();
+    let found = vs.iter().filter(|v| v["result"]["detections"].as_array().is_some_and(|d| !d.is_empty())).count();
+    (types, found)
+}
+
+#[test]
+fn stream_sends_a_directory_and_an_mjpeg_pipe_and_accounts_for_every_frame() {
+    let server = crate::support::TestServer::start();
+    let url = server.url("/ws/video/stream");
+    let (ok, lines, err) = stream(&["tests/fixtures/seq", "--fps", "20", "--pipeline", "detect", "--url", &url], b"");
+    assert!(ok, "{err}");
+    let (types, found) = tally(&lines);
+    assert_eq!(types[0], "session_started");
+    let answered = types.iter().filter(|t| *t == "result" || *t == "frame_dropped").count();
+    assert_eq!(answered, 20, "{types:?}");
+    assert!(found > 0, "the seq frames show objects");
+    assert!(err.contains("sent 20 "), "{err}");
+
+    // Three JPEGs back to back on stdin, as `ffmpeg -f mjpeg -` writes them.
+    let mut mjpeg = Vec::new();
+    for f in ["photo_cat_640x480.jpg", "jpeg/progressive.jpg", "photo_coffee_640x480.jpg"] {
+        mjpeg.extend(fixture(f));
+    }
+    let (ok, lines, err) = stream(&["-", "--fps", "0", "--pipeline", "detect", "--url", &url], &mjpeg);
+    assert!(ok, "{err}");
+    let (types, _) = tally(&lines);
+    assert_eq!(types.iter().filter(|t| *t == "result" || *t == "frame_dropped").count(), 3, "{types:?}");
+
+    // The human view: one line per result.
+    let (ok, lines, err) =
+        stream(&["tests/fixtures/photo_cat_640x480.jpg", "--count", "2", "--output", "human", "--url", &url], b"");
+    assert!(ok, "{err}");
+    assert!(lines.iter().any(|l| l.starts_with("#0") && l.contains("cat")), "{lines:?}");
+}
+
+#[test]
+fn stream_exits_non_zero_when_the_server_refuses_a_frame() {
+    let server = crate::support::TestServer::start();
+    let url = server.url("/ws/video/stream");
+    let (ok, lines, err) = stream(&["README.md", "--count", "1", "--url", &url], b"");
+    assert!(!ok);
+    assert!(lines.iter().any(|l| l.contains("\"not_jpeg\"")), "{lines:?}");
+    assert!(err.contains("server closed 1007"), "{err}");
+    // And when there is no server at all.
+    let (ok, _, err) = stream(&["README.md", "--url", "ws://127.0.0.1:1/ws/video/stream"], b"");
+    assert!(!ok);
+    assert!(err.contains("streaming to"), "{err}");
 }

@@ -2,7 +2,9 @@
 //! loopback, real JPEG frames and the shipped model.
 
 mod cli;
+mod fuzz_replay;
 mod hostile;
+mod http;
 mod ocr;
 mod protocol;
 mod server;

@@ -14,7 +14,7 @@ use framewire::protocol::{FrameResult, PipelineKind, Timings};
 use tungstenite::Message;
 
 use crate::protocol::{Detection, Msg};
-use crate::support::{config, engine, fixture, Event, TestServer};
+use crate::support::{config, engine, fixture, http_status, upgrade_request, Event, TestServer};
 
 fn detections(msg: Msg) -> (u32, u32, Vec<Detection>) {
     match msg {
@@ -261,31 +261,6 @@ fn an_idle_session_is_closed_with_1000_idle_timeout() {
     server.wait_until("the session to go", |h| h.sessions().is_empty());
 }
 
-fn http_status(server: &TestServer, request: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(server.handle.local_addr()).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s.write_all(request.as_bytes()).unwrap();
-    // Read to the end (refusals close the connection), or just the head of a 101.
-    let mut raw = Vec::new();
-    let mut chunk = [0u8; 4096];
-    while let Ok(n @ 1..) = s.read(&mut chunk) {
-        raw.extend_from_slice(&chunk[..n]);
-        if raw.starts_with(b"HTTP/1.1 101") && raw.windows(4).any(|w| w == b"\r\n\r\n") {
-            break;
-        }
-    }
-    let out = String::from_utf8_lossy(&raw).into_owned();
-    let code = out.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    (code, out)
-}
-
-fn upgrade_request(target: &str) -> String {
-    format!(
-        "GET {target} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    )
-}
-
 #[test]
 fn wrong_path_bad_query_and_plain_http_are_refused_before_the_upgrade() {
     let server = TestServer::start();
@@ -293,7 +268,7 @@ fn wrong_path_bad_query_and_plain_http_are_refused_before_the_upgrade() {
     assert_eq!(http_status(&server, &upgrade_request("/ws/video/stream?pipeline=nope")).0, 400);
     assert_eq!(http_status(&server, &upgrade_request("/ws/video/stream?foo=1")).0, 400);
     assert_eq!(http_status(&server, "GET /ws/video/stream HTTP/1.1\r\nHost: x\r\n\r\n").0, 426);
-    assert_eq!(http_status(&server, "GET / HTTP/1.1\r\nHost: x\r\n\r\n").0, 404);
+    assert_eq!(http_status(&server, "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n").0, 404);
     assert_eq!(http_status(&server, &upgrade_request("/ws/video/stream?pipeline=detect")).0, 101);
 }
 

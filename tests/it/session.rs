@@ -24,9 +24,14 @@ fn start() -> (WebSocket<UnixStream>, JoinHandle<EndReason>, Arc<Shutdown>) {
         ..WebSocketConfig::default()
     };
     let shutdown = Arc::new(Shutdown::new().unwrap());
-    let ctx = SessionContext { config: Arc::new(cfg), engine: engine(), shutdown: Arc::clone(&shutdown) };
+    let ctx = SessionContext {
+        config: Arc::new(cfg),
+        engine: engine(),
+        shutdown: Arc::clone(&shutdown),
+        metrics: Arc::default(),
+    };
     let ws = WebSocket::from_raw_socket(server_end, Role::Server, Some(ws_config));
-    let state = Arc::new(SessionState::new("127.0.0.1:1".parse().unwrap()));
+    let state = Arc::new(SessionState::new("127.0.0.1:1".parse().unwrap(), PipelineKind::Detect));
     let session = Session::new(ws, ctx, state, PipelineKind::Detect).unwrap();
     let thread = std::thread::spawn(move || session.run());
     (WebSocket::from_raw_socket(client_end, Role::Client, None), thread, shutdown)

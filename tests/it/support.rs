@@ -2,6 +2,7 @@
 //! on port 0, a blocking WebSocket client that parses every message into the pinned protocol
 //! types of `protocol.rs`.
 
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
@@ -78,11 +79,11 @@ impl TestServer {
         }
     }
 
-    /// Wait (up to 10 s) until `cond` holds.
+    /// Wait (up to 30 s: the test machines are shared) until `cond` holds.
     pub fn wait_until(&self, what: &str, cond: impl Fn(&ServerHandle) -> bool) {
         let t = Instant::now();
         while !cond(&self.handle) {
-            assert!(t.elapsed() < Duration::from_secs(10), "timed out waiting for {what}");
+            assert!(t.elapsed() < Duration::from_secs(30), "timed out waiting for {what}");
             std::thread::sleep(Duration::from_millis(10));
         }
     }
@@ -169,4 +170,32 @@ impl Client {
         self.send_frame(bytes);
         self.next()
     }
+}
+
+/// Send a raw HTTP request; returns the status code and the whole response (or the head of a
+/// 101).
+pub fn http_status(server: &TestServer, request: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(server.handle.local_addr()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    // Read to the end (refusals close the connection), or just the head of a 101.
+    let mut raw = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while let Ok(n @ 1..) = s.read(&mut chunk) {
+        raw.extend_from_slice(&chunk[..n]);
+        if raw.starts_with(b"HTTP/1.1 101") && raw.windows(4).any(|w| w == b"\r\n\r\n") {
+            break;
+        }
+    }
+    let out = String::from_utf8_lossy(&raw).into_owned();
+    let code = out.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (code, out)
+}
+
+/// A WebSocket upgrade request for `target`.
+pub fn upgrade_request(target: &str) -> String {
+    format!(
+        "GET {target} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
 }

@@ -1,0 +1,102 @@
+//! The bodies of the fuzz targets, in one file shared by two builds: each cargo-fuzz target in
+//! `fuzz/fuzz_targets/` includes it with `#[path]`, and so does the stable replay test
+//! `tests/it/fuzz_replay.rs`, which runs every seed and every past crash through the very same
+//! functions in `cargo test` (no nightly, no libFuzzer). It uses only crates `framewire` itself
+//! depends on, so both builds can compile it.
+
+use std::io::Write;
+use std::os::unix::net::UnixStream;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use framewire::config::{Config, OnInvalid};
+use framewire::jpeg::{decode_rgb, validate, JpegInfo, Limits};
+use framewire::pipeline::{Engine, ProcessError, Processed, Processor};
+use framewire::protocol::{FrameResult, PipelineKind, Timings};
+use framewire::session::{Session, SessionContext, SessionState};
+use framewire::wake::Shutdown;
+use tungstenite::protocol::{Role, WebSocketConfig};
+use tungstenite::WebSocket;
+
+/// The server's default limits (`framewire serve` with no flags).
+pub const LIMITS: Limits = Limits { max_bytes: 8 << 20, max_pixels: 40_000_000, max_side: 16384 };
+
+/// `validate_jpeg`: arbitrary bytes through the header walk never panic; whatever it admits
+/// decodes to exactly the announced size, or is refused by the decoder.
+pub fn validate_jpeg(data: &[u8]) {
+    if let Ok(info) = validate(data, &LIMITS) {
+        if let Ok(img) = decode_rgb(data, &info, 1) {
+            assert_eq!((img.width, img.height), (info.width as usize, info.height as usize));
+            assert_eq!(img.data.len(), img.width * img.height * 3);
+        }
+    }
+}
+
+/// `decode`: frames the header walk admits go through the strict decoder at every scale: Ok or
+/// Err, never a panic or an abort, and an Ok image has the documented scaled size.
+pub fn decode(data: &[u8]) {
+    let Ok(info) = validate(data, &LIMITS) else { return };
+    for denom in [1u8, 2, 4, 8] {
+        if let Ok(img) = decode_rgb(data, &info, denom) {
+            let d = u32::from(denom);
+            assert_eq!((img.width, img.height), (info.width.div_ceil(d) as usize, info.height.div_ceil(d) as usize));
+            assert_eq!(img.data.len(), img.width * img.height * 3);
+        }
+    }
+}
+
+/// Answers every admitted frame with an empty result: the session's plumbing without a model
+/// (fuzzing the socket handling, not the network).
+struct EmptyResultPlumbingStandIn;
+
+impl Processor for EmptyResultPlumbingStandIn {
+    fn process(&self, _: &[u8], info: &JpegInfo, _: PipelineKind) -> Result<Processed, ProcessError> {
+        let result = FrameResult { width: info.width, height: info.height, detections: Some(vec![]), texts: None };
+        Ok(Processed { result, timings: Timings::default() })
+    }
+}
+
+/// Built once: a 1-thread engine, 64 KiB frames, 200 ms idle timeout, sessions stay open after
+/// an invalid frame (more of the state machine is reachable).
+fn context() -> SessionContext {
+    static CTX: OnceLock<SessionContext> = OnceLock::new();
+    CTX.get_or_init(|| {
+        // libFuzzer's C `main` leaves SIGPIPE fatal; the Rust runtime (cargo test) ignores it.
+        // SAFETY: a plain syscall that changes one signal disposition.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+        let mut config = Config::defaults("127.0.0.1:0".parse().expect("literal address"));
+        config.max_frame_bytes = 64 * 1024;
+        config.idle_timeout = Duration::from_millis(200);
+        config.on_invalid = OnInvalid::Continue;
+        let engine = Engine::new(1, Arc::new(EmptyResultPlumbingStandIn)).expect("1-thread pool");
+        SessionContext {
+            config: Arc::new(config),
+            engine: Arc::new(engine),
+            shutdown: Arc::new(Shutdown::new().expect("shutdown pipe")),
+            metrics: Arc::default(),
+        }
+    })
+    .clone()
+}
+
+/// `session_bytes`: `data` is a client's raw byte stream (after the handshake) into a server
+/// `Session` over a socket pair (no TCP, no handshake, no model). Once the client stops sending,
+/// the session ends without panicking.
+pub fn session_bytes(data: &[u8]) {
+    let ctx = context();
+    let (server_end, mut client) = UnixStream::pair().expect("socketpair");
+    server_end.set_nonblocking(true).expect("nonblocking");
+    let max = Some(ctx.config.max_frame_bytes);
+    let ws_config = WebSocketConfig { max_message_size: max, max_frame_size: max, ..WebSocketConfig::default() };
+    let ws = WebSocket::from_raw_socket(server_end, Role::Server, Some(ws_config));
+    let state = Arc::new(SessionState::new("127.0.0.1:1".parse().expect("literal address"), PipelineKind::Detect));
+    let session = Session::new(ws, ctx, state, PipelineKind::Detect);
+    let server = std::thread::spawn(move || session.expect("session setup").run());
+    let mut reader = client.try_clone().expect("dup");
+    let drain = std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
+    // The server may end (and close its end) before it has read everything: not an error.
+    let _ = client.write_all(data);
+    let _ = client.shutdown(std::net::Shutdown::Write);
+    server.join().expect("session thread panicked");
+    let _ = drain.join().expect("drain thread panicked");
+}

@@ -1,0 +1,162 @@
+//! The plain HTTP endpoints on the WebSocket's port: `/healthz`, `/metrics`, `/sessions` and the
+//! demo page at `/`, over real loopback sockets, with the real model behind a live session.
+
+use std::sync::Arc;
+
+use crossbeam_channel::{Receiver, Sender};
+use framewire::jpeg::JpegInfo;
+use framewire::pipeline::{Engine, ProcessError, Processed, Processor};
+use framewire::protocol::{FrameResult, PipelineKind, Timings};
+use serde::Deserialize;
+
+use crate::protocol::Msg;
+use crate::support::{config, engine, fixture, http_status, upgrade_request, TestServer};
+
+/// `GET /sessions` items, pinned: an added or renamed field fails here.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SessionInfo {
+    session_id: String,
+    frame_index: u64,
+    dropped_frames: u64,
+    last_processed_timestamp: Option<u64>,
+    backpressure_state: String,
+    pipeline: String,
+    peer: String,
+}
+
+fn get(server: &TestServer, path: &str) -> (u16, String) {
+    let (code, raw) = http_status(server, &format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n"));
+    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (code, if code == 0 { raw } else { body })
+}
+
+fn header(server: &TestServer, path: &str, name: &str) -> Option<String> {
+    let (_, raw) = http_status(server, &format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n"));
+    let head = raw.split_once("\r\n\r\n")?.0.to_string();
+    head.lines().find_map(|l| l.split_once(": ").filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.into()))
+}
+
+/// The value of the metric line `series` (exact name and labels), if present.
+fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|l| l.strip_prefix(series).and_then(|v| v.strip_prefix(' ')).and_then(|v| v.parse().ok()))
+}
+
+#[test]
+fn health_sessions_and_metrics_follow_a_live_session() {
+    let server = TestServer::start();
+    assert_eq!(get(&server, "/healthz"), (200, "ok\n".into()));
+    let (code, body) = get(&server, "/sessions");
+    assert_eq!((code, body.as_str()), (200, "[]"));
+
+    let mut c = server.client_at("/ws/video/stream?pipeline=detect");
+    assert!(matches!(c.round_trip(&fixture("photo_cat_640x480.jpg")), Msg::Result { frame_index: 0, .. }));
+    let (code, body) = get(&server, "/sessions");
+    assert_eq!(code, 200);
+    assert_eq!(header(&server, "/sessions", "content-type").as_deref(), Some("application/json"));
+    let list: Vec<SessionInfo> = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
+    let [s] = list.as_slice() else { panic!("{list:?}") };
+    assert_eq!(s.session_id, server.handle.sessions()[0].session_id.to_string());
+    assert_eq!((s.frame_index, s.dropped_frames), (1, 0));
+    assert!(s.last_processed_timestamp.is_some_and(|t| t > 1_700_000_000_000), "{s:?}");
+    assert_eq!((s.backpressure_state.as_str(), s.pipeline.as_str()), ("normal", "detect"));
+    assert_eq!(s.peer, c.tcp().local_addr().unwrap().to_string());
+
+    // An invalid frame on a second session (closed with 1007 by default).
+    let mut bad = server.client();
+    bad.send_frame(b"not a jpeg at all");
+    let (code, _, _) = bad.until_close();
+    assert_eq!(code, 1007);
+    drop(bad);
+    server.wait_until("the refused session to end", |h| h.sessions().len() == 1);
+
+    let (code, text) = get(&server, "/metrics");
+    assert_eq!(code, 200, "{text}");
+    assert!(header(&server, "/metrics", "content-type").is_some_and(|t| t.starts_with("application/openmetrics-text")));
+    for (series, want) in [
+        ("framewire_sessions_open", 1.0),
+        ("framewire_sessions_total", 2.0),
+        ("framewire_frames_received_total", 2.0),
+        ("framewire_frames_processed_total", 1.0),
+        ("framewire_results_sent_total", 1.0),
+        ("framewire_frames_dropped_total", 0.0),
+        ("framewire_frames_invalid_total{reason=\"not_jpeg\"}", 1.0),
+        ("framewire_frames_invalid_total{reason=\"corrupt\"}", 0.0),
+        ("framewire_inference_errors_total", 0.0),
+        ("framewire_pool_queue_depth", 0.0),
+        ("framewire_stage_seconds_count{stage=\"detect\"}", 1.0),
+        ("framewire_stage_seconds_count{stage=\"decode\"}", 1.0),
+        ("framewire_stage_seconds_count{stage=\"total\"}", 1.0),
+    ] {
+        assert_eq!(metric(&text, series), Some(want), "{series} in\n{text}");
+    }
+    let detect_sum = metric(&text, "framewire_stage_seconds_sum{stage=\"detect\"}").unwrap();
+    assert!(detect_sum > 0.0 && detect_sum < 60.0, "{detect_sum}");
+    assert!(metric(&text, "framewire_http_responses_total{status=\"200\"}").unwrap() >= 3.0, "{text}");
+}
+
+#[test]
+fn the_demo_page_is_served_at_the_root() {
+    let server = TestServer::start();
+    let (code, body) = get(&server, "/");
+    assert_eq!(code, 200);
+    assert_eq!(header(&server, "/", "content-type").as_deref(), Some("text/html; charset=utf-8"));
+    assert!(body.contains("<canvas") && body.contains("/ws/video/stream"), "{body}");
+    assert!(body.contains("getUserMedia"), "the page offers the camera");
+}
+
+#[test]
+fn other_paths_get_404_and_other_methods_405() {
+    let server = TestServer::start();
+    assert_eq!(get(&server, "/nope").0, 404);
+    assert_eq!(get(&server, "/healthz/x").0, 404);
+    let (code, raw) = http_status(&server, "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+    assert_eq!(code, 405);
+    assert!(raw.contains("Allow: GET"), "{raw}");
+    // The endpoints answer whatever the WebSocket sessions are doing: no session was made.
+    assert!(server.handle.sessions().is_empty());
+}
+
+#[test]
+fn healthz_says_full_at_the_session_limit() {
+    let mut cfg = config();
+    cfg.max_sessions = 1;
+    let server = TestServer::start_with(cfg, engine());
+    let c = server.client();
+    assert_eq!(get(&server, "/healthz"), (503, "full\n".into()));
+    drop(c);
+    server.wait_until("the session to end", |h| h.sessions().is_empty());
+    assert_eq!(get(&server, "/healthz"), (200, "ok\n".into()));
+}
+
+/// Plumbing stand-in (not a model): holds each frame until the test opens the gate, then
+/// answers with an empty result. Keeps a frame in flight for as long as the test needs.
+struct GatedPlumbingStandIn {
+    gate: Receiver<()>,
+}
+
+impl Processor for GatedPlumbingStandIn {
+    fn process(&self, _: &[u8], info: &JpegInfo, _: PipelineKind) -> Result<Processed, ProcessError> {
+        let _ = self.gate.recv();
+        let result = FrameResult { width: info.width, height: info.height, detections: Some(vec![]), texts: None };
+        Ok(Processed { result, timings: Timings::default() })
+    }
+}
+
+#[test]
+fn while_draining_healthz_is_503_and_new_sessions_are_refused_with_gated_plumbing_stand_in() {
+    let (open, gate): (Sender<()>, Receiver<()>) = crossbeam_channel::bounded(1);
+    let engine = Arc::new(Engine::new(1, Arc::new(GatedPlumbingStandIn { gate })).unwrap());
+    let server = TestServer::start_with(config(), engine);
+    let mut c = server.client();
+    c.send_frame(&fixture("photo_cat_640x480.jpg"));
+    server.wait_until("the frame to arrive", |h| h.sessions().first().is_some_and(|s| s.frame_index == 1));
+    server.handle.shutdown();
+    // The frame is held in flight: the server is draining, and says so.
+    assert_eq!(get(&server, "/healthz"), (503, "draining\n".into()));
+    assert_eq!(http_status(&server, &upgrade_request("/ws/video/stream")).0, 503);
+    open.send(()).unwrap();
+    let (code, reason, msgs) = c.until_close();
+    assert!(matches!(msgs.as_slice(), [Msg::Result { frame_index: 0, .. }]), "{msgs:?}");
+    assert_eq!((code, reason.as_str()), (1001, "shutdown"));
+}
