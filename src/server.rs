@@ -233,8 +233,8 @@ enum Page {
 enum Verdict {
     /// Upgrade, with the pipeline the query asked for (if any).
     Upgrade(Option<PipelineKind>),
-    /// Answer a plain HTTP endpoint.
-    Page(Page),
+    /// Answer a plain HTTP endpoint (`true`: a HEAD request, headers only).
+    Page(Page, bool),
     Reject(u16, &'static str),
 }
 
@@ -263,10 +263,11 @@ fn judge(req: &httparse::Request<'_, '_>) -> Verdict {
             "/" | "/index.html" => Page::Demo,
             _ => return Verdict::Reject(404, "not found: the endpoint is /ws/video/stream\n"),
         };
-        if req.method != Some("GET") {
-            return Verdict::Reject(405, "method not allowed: use GET\n");
-        }
-        return Verdict::Page(page);
+        return match req.method {
+            Some("GET") => Verdict::Page(page, false),
+            Some("HEAD") => Verdict::Page(page, true),
+            _ => Verdict::Reject(405, "method not allowed: use GET\n"),
+        };
     }
     let pipeline = match check_query(query) {
         Ok(p) => p,
@@ -284,6 +285,7 @@ fn judge(req: &httparse::Request<'_, '_>) -> Verdict {
 fn status_text(code: u16) -> &'static str {
     match code {
         400 => "Bad Request",
+        200 => "OK",
         404 => "Not Found",
         405 => "Method Not Allowed",
         408 => "Request Timeout",
@@ -297,14 +299,15 @@ fn status_text(code: u16) -> &'static str {
 /// Time allowed to write a refusal (the handshake deadline may already be over).
 const REJECT_WRITE_TIME: Duration = Duration::from_secs(1);
 
-/// Write one plain HTTP response and count it; the connection closes after it.
-fn respond(stream: &mut ConnStream, metrics: &Metrics, code: u16, content_type: &str, body: &[u8]) {
+/// Write one plain HTTP response (without the body for HEAD) and count it; the connection
+/// closes after it.
+fn respond(stream: &mut ConnStream, metrics: &Metrics, code: u16, content_type: &str, body: &[u8], head_only: bool) {
     metrics.http_response(code);
     stream.set_deadline(Some(Instant::now() + REJECT_WRITE_TIME));
     let extra = match code {
         503 => "Retry-After: 1\r\n",
         426 => "Upgrade: websocket\r\n",
-        405 => "Allow: GET\r\n",
+        405 => "Allow: GET, HEAD\r\n",
         _ => "",
     };
     let head = format!(
@@ -312,16 +315,17 @@ fn respond(stream: &mut ConnStream, metrics: &Metrics, code: u16, content_type: 
         status_text(code),
         body.len()
     );
+    let body = if head_only { &[][..] } else { body };
     let _ = stream.write_all(head.as_bytes()).and_then(|_| stream.write_all(body));
 }
 
 /// A plain-text refusal.
 fn reject(stream: &mut ConnStream, metrics: &Metrics, code: u16, body: &str) {
-    respond(stream, metrics, code, "text/plain; charset=utf-8", body.as_bytes());
+    respond(stream, metrics, code, "text/plain; charset=utf-8", body.as_bytes(), false);
 }
 
 /// Answer one of the plain HTTP endpoints.
-fn serve_page(stream: &mut ConnStream, ctx: &SessionContext, registry: &Registry, page: Page) {
+fn serve_page(stream: &mut ConnStream, ctx: &SessionContext, registry: &Registry, page: Page, head: bool) {
     let m = &ctx.metrics;
     match page {
         Page::Health => {
@@ -332,11 +336,11 @@ fn serve_page(stream: &mut ConnStream, ctx: &SessionContext, registry: &Registry
             } else {
                 (200, "ok\n")
             };
-            reject(stream, m, code, body);
+            respond(stream, m, code, "text/plain; charset=utf-8", body.as_bytes(), head);
         }
         Page::Metrics => {
             let text = m.render(registry.sessions.lock().len(), ctx.engine.queued());
-            respond(stream, m, 200, metrics::CONTENT_TYPE, text.as_bytes());
+            respond(stream, m, 200, metrics::CONTENT_TYPE, text.as_bytes(), head);
         }
         Page::Sessions => {
             let list: Vec<SessionInfo> = registry
@@ -353,9 +357,9 @@ fn serve_page(stream: &mut ConnStream, ctx: &SessionContext, registry: &Registry
                 })
                 .collect();
             let body = serde_json::to_vec(&list).unwrap_or_else(|_| b"[]".to_vec());
-            respond(stream, m, 200, "application/json", &body);
+            respond(stream, m, 200, "application/json", &body, head);
         }
-        Page::Demo => respond(stream, m, 200, "text/html; charset=utf-8", DEMO_PAGE.as_bytes()),
+        Page::Demo => respond(stream, m, 200, "text/html; charset=utf-8", DEMO_PAGE.as_bytes(), head),
     }
 }
 
@@ -399,7 +403,7 @@ fn connection(tcp: TcpStream, peer: SocketAddr, ctx: SessionContext, registry: A
     }
     let kind = match judge(&req) {
         Verdict::Upgrade(kind) => kind.unwrap_or(cfg.pipeline),
-        Verdict::Page(page) => return serve_page(&mut stream, &ctx, &registry, page),
+        Verdict::Page(page, head) => return serve_page(&mut stream, &ctx, &registry, page, head),
         Verdict::Reject(code, body) => return reject(&mut stream, &ctx.metrics, code, body),
     };
     if ctx.shutdown.is_triggered() {
@@ -471,10 +475,11 @@ mod tests {
             Verdict::Reject(400, _)
         ));
         assert!(matches!(verdict(&format!("GET /other HTTP/1.1\r\n{up}")), Verdict::Reject(404, _)));
-        assert_eq!(verdict("GET /healthz HTTP/1.1\r\n\r\n"), Verdict::Page(Page::Health));
-        assert_eq!(verdict("GET /metrics HTTP/1.1\r\n\r\n"), Verdict::Page(Page::Metrics));
-        assert_eq!(verdict("GET /sessions HTTP/1.1\r\n\r\n"), Verdict::Page(Page::Sessions));
-        assert_eq!(verdict("GET / HTTP/1.1\r\n\r\n"), Verdict::Page(Page::Demo));
+        assert_eq!(verdict("GET /healthz HTTP/1.1\r\n\r\n"), Verdict::Page(Page::Health, false));
+        assert_eq!(verdict("GET /metrics HTTP/1.1\r\n\r\n"), Verdict::Page(Page::Metrics, false));
+        assert_eq!(verdict("GET /sessions HTTP/1.1\r\n\r\n"), Verdict::Page(Page::Sessions, false));
+        assert_eq!(verdict("GET / HTTP/1.1\r\n\r\n"), Verdict::Page(Page::Demo, false));
+        assert_eq!(verdict("HEAD /healthz HTTP/1.1\r\n\r\n"), Verdict::Page(Page::Health, true));
         assert!(matches!(verdict("POST /metrics HTTP/1.1\r\n\r\n"), Verdict::Reject(405, _)));
         assert!(matches!(
             verdict(&format!("GET /ws/video/stream?pipeline=x HTTP/1.1\r\n{up}")),

@@ -37,7 +37,7 @@ const READS_PER_TURN: usize = 64;
 /// How long a closing session waits for the client's close reply before dropping the socket.
 const CLOSE_LINGER: Duration = Duration::from_secs(2);
 
-/// Backpressure state of a session, as reported by `/sessions`-style snapshots and logs.
+/// Backpressure state of a session, as `GET /sessions` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum BackpressureState {

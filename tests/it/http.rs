@@ -112,7 +112,12 @@ fn other_paths_get_404_and_other_methods_405() {
     assert_eq!(get(&server, "/healthz/x").0, 404);
     let (code, raw) = http_status(&server, "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
     assert_eq!(code, 405);
-    assert!(raw.contains("Allow: GET"), "{raw}");
+    assert!(raw.contains("Allow: GET, HEAD"), "{raw}");
+    // HEAD: the headers of GET, no body.
+    let (code, raw) = http_status(&server, "HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(code, 200);
+    assert!(raw.starts_with("HTTP/1.1 200 OK\r\n") && raw.contains("Content-Length: 3\r\n"), "{raw}");
+    assert!(raw.ends_with("\r\n\r\n"), "no body: {raw:?}");
     // The endpoints answer whatever the WebSocket sessions are doing: no session was made.
     assert!(server.handle.sessions().is_empty());
 }

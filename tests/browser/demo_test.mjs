@@ -1,0 +1,154 @@
+// Real-browser test of the demo page (src/demo/index.html, served by framewire at GET /).
+//
+//   node tests/browser/demo_test.mjs http://127.0.0.1:PORT     (or FRAMEWIRE_URL=...)
+//
+// Drives Debian's /usr/bin/chromium (headless) with playwright-core, no downloaded browser.
+// The camera is Chromium's fake capture device playing an MJPEG file built here from the
+// 640x480 photos in tests/fixtures (objects for the detector, signs for OCR). The page is
+// opened with ?autostart=1, so it streams the fake camera to the server over the WebSocket;
+// the test waits until results with boxes and text lines have been drawn, checks that no
+// error was reported, and saves a screenshot to target/browser/demo.png.
+// Optional: FRAMEWIRE_WS overrides the page's WebSocket URL (page served from elsewhere),
+// FRAMEWIRE_TIMEOUT_MS (default 60000).
+// Exit 0 with a one-line summary, or 1 with the page state and console log; then the line
+// `browser: N passed, N failed`.
+
+import { chromium } from 'playwright-core';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(here, '..', '..');
+const base = (process.argv[2] || process.env.FRAMEWIRE_URL || '').replace(/\/+$/, '');
+if (!base) {
+  console.error('usage: node demo_test.mjs http://HOST:PORT   (or set FRAMEWIRE_URL)');
+  process.exit(2);
+}
+const timeoutMs = Number(process.env.FRAMEWIRE_TIMEOUT_MS || 60000);
+const shotDir = path.join(repo, 'target', 'browser');
+const shot = path.join(shotDir, 'demo.png');
+
+// Fake camera: concatenated JPEG frames (Chromium's .mjpeg fake capture plays them at 30 fps
+// and loops). Results come back some 100 ms after the frame was taken (seconds on a loaded
+// machine), so the first photo, which has objects and a sign, is held for 8 s: long enough
+// for the test to finish on it, so that the overlay in the screenshot matches the picture.
+// The others follow for 2 s each (a person watching the page sees the labels change).
+const FRAMES = [
+  ['text_cafe_sign_on_coffee_640x480.jpg', 240], // cup, dining table + a sign
+  ['photo_cat_640x480.jpg', 60],                 // cat
+  ['photo_astronaut_640x480.jpg', 60],           // person
+  ['text_street_sign_on_cameraman_640x480.jpg', 60], // person + a sign
+];
+// Labels the detector finds in those frames (tests/fixtures/reference_detections.json).
+const EXPECTED_LABELS = ['cup', 'dining table', 'bowl', 'cat', 'person'];
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'framewire-browser-'));
+const camera = path.join(tmp, 'camera.mjpeg');
+{
+  const fd = fs.openSync(camera, 'w');
+  for (const [name, repeat] of FRAMES) {
+    const jpeg = fs.readFileSync(path.join(repo, 'tests', 'fixtures', name));
+    for (let i = 0; i < repeat; i++) fs.writeSync(fd, jpeg);
+  }
+  fs.closeSync(fd);
+}
+
+const consoleLog = [];
+const started = Date.now();
+let browser;
+let code = 1;
+try {
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: [
+      '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
+      `--use-file-for-fake-video-capture=${camera}`,
+    ],
+  });
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  page.on('console', (m) => consoleLog.push(`console.${m.type()}: ${m.text()}`));
+  page.on('pageerror', (e) => consoleLog.push(`pageerror: ${e.message}`));
+  page.on('requestfailed', (r) => consoleLog.push(`requestfailed: ${r.url()} ${r.failure()?.errorText}`));
+
+  let url = `${base}/?autostart=1&pipeline=detect_ocr&fps=5`;
+  if (process.env.FRAMEWIRE_WS) url += `&ws=${encodeURIComponent(process.env.FRAMEWIRE_WS)}`;
+  const resp = await page.goto(url, { waitUntil: 'load', timeout: 15000 });
+  if (!resp || !resp.ok()) throw new Error(`GET ${url} answered ${resp ? resp.status() : 'nothing'}`);
+  const type = resp.headers()['content-type'] || '';
+  if (!type.startsWith('text/html')) throw new Error(`GET / has Content-Type "${type}", expected text/html`);
+
+  // Enough results with boxes and text lines drawn, or an error: whichever comes first.
+  await page.waitForFunction(() => {
+    const s = window.framewireDemo;
+    return s && (s.errors.length > 0 || (s.results >= 5 && s.boxesDrawn > 0 && s.textsDrawn > 0));
+  }, null, { timeout: timeoutMs, polling: 200 });
+  let state = await page.evaluate(() => window.framewireDemo);
+  const problems = [];
+  if (state.errors.length) problems.push(`page reported errors: ${JSON.stringify(state.errors)}`);
+  if (!state.connected) problems.push('not connected');
+  if (!state.sessionId) problems.push('no session_started received');
+  if (!(state.lastLatencyMs > 0)) problems.push(`no latency measured (${state.lastLatencyMs})`);
+  if (!Object.keys(state.labelsSeen).some((l) => EXPECTED_LABELS.includes(l))) {
+    problems.push(`none of the expected labels ${EXPECTED_LABELS} in ${JSON.stringify(state.labelsSeen)}`);
+  }
+  if (problems.length) throw new Error(problems.join('; '));
+
+  // For the screenshot: wait (a little) for a result with both boxes and text, then pause
+  // the video and wait for the result of a frame taken after the pause, so that the overlay
+  // belongs to the picture on screen whatever the latency; then one render tick.
+  await page.waitForFunction(() => {
+    const r = window.framewireDemo.lastResult;
+    return r && (r.detections || []).length > 0 && (r.texts || []).length > 0;
+  }, null, { timeout: 10000, polling: 100 }).catch(() => {});
+  const pausedAt = await page.evaluate(() => { document.getElementById('video').pause(); return window.framewireDemo.sent; });
+  await page.waitForFunction((n) => window.framewireDemo.lastFrameIndex > n, pausedAt,
+    { timeout: timeoutMs, polling: 100 });
+  await page.waitForTimeout(300);
+  fs.mkdirSync(shotDir, { recursive: true });
+  await page.screenshot({ path: shot });
+
+  state = await page.evaluate(() => window.framewireDemo);
+  const dom = await page.evaluate(() => Object.fromEntries(
+    ['sent', 'results', 'boxes', 'latency', 'dropped', 'status'].map((id) => [id, document.getElementById(id).textContent])));
+  if (state.errors.length) throw new Error(`page reported errors: ${JSON.stringify(state.errors)}`);
+  if (Number(dom.results) < 5 || Number(dom.boxes) <= 0 || !/streaming|suggests/.test(dom.status)) {
+    throw new Error(`page counters not shown: ${JSON.stringify(dom)}`);
+  }
+  const labels = Object.keys(state.labelsSeen).sort().join(',');
+  console.log(`browser demo test ok: results=${state.results} sent=${state.sent} boxes=${state.boxesDrawn} ` +
+    `texts=${state.textsDrawn} labels=${labels} latency=${state.lastLatencyMs.toFixed(0)}ms ` +
+    `server_ms=${Object.entries(state.lastTimings || {}).map(([k, v]) => `${k}:${Math.round(v)}`).join(',')} ` +
+    `dropped=${state.dropped} skipped=${state.skipped} time=${((Date.now() - started) / 1000).toFixed(1)}s ` +
+    `screenshot=${path.relative(process.cwd(), shot) || shot}`);
+  code = 0;
+} catch (e) {
+  console.error(`browser demo test FAILED: ${e.message}`);
+  try {
+    const page = browser && browser.contexts()[0]?.pages()[0];
+    if (page) {
+      const state = await page.evaluate(() => {
+        const s = window.framewireDemo;
+        return s && { ...s, lastResult: s.lastResult ? '(omitted)' : null };
+      });
+      console.error(`state: ${JSON.stringify(state)}`);
+      console.error(`status: ${await page.evaluate(() => document.getElementById('status')?.textContent)}`);
+      fs.mkdirSync(shotDir, { recursive: true });
+      await page.screenshot({ path: path.join(shotDir, 'demo-failed.png') });
+      console.error(`screenshot: ${path.join(shotDir, 'demo-failed.png')}`);
+    }
+  } catch (e2) {
+    console.error(`(could not read the page state: ${e2.message})`);
+  }
+  console.error(`console log (${consoleLog.length} lines):`);
+  for (const line of consoleLog) console.error(`  ${line}`);
+} finally {
+  if (browser) await browser.close().catch(() => {});
+  fs.rmSync(tmp, { recursive: true, force: true });
+}
+// The plain closing line that CI reads when this is the last test command of .ci/run.
+console.log(code === 0 ? 'browser: 1 passed, 0 failed' : 'browser: 0 passed, 1 failed');
+process.exit(code);
