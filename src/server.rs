@@ -266,7 +266,7 @@ fn judge(req: &httparse::Request<'_, '_>) -> Verdict {
         return match req.method {
             Some("GET") => Verdict::Page(page, false),
             Some("HEAD") => Verdict::Page(page, true),
-            _ => Verdict::Reject(405, "method not allowed: use GET\n"),
+            _ => Verdict::Reject(405, "method not allowed: use GET or HEAD\n"),
         };
     }
     let pipeline = match check_query(query) {

@@ -6,11 +6,11 @@ use std::sync::Arc;
 use crossbeam_channel::{Receiver, Sender};
 use framewire::jpeg::JpegInfo;
 use framewire::pipeline::{Engine, ProcessError, Processed, Processor};
-use framewire::protocol::{FrameResult, PipelineKind, Timings};
+use framewire::protocol::PipelineKind;
 use serde::Deserialize;
 
 use crate::protocol::Msg;
-use crate::support::{config, engine, fixture, http_status, upgrade_request, TestServer};
+use crate::support::{config, empty_result, engine, fixture, http_status, upgrade_request, TestServer};
 
 /// `GET /sessions` items, pinned: an added or renamed field fails here.
 #[derive(Debug, Deserialize)]
@@ -26,14 +26,19 @@ struct SessionInfo {
 }
 
 fn get(server: &TestServer, path: &str) -> (u16, String) {
-    let (code, raw) = http_status(server, &format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n"));
-    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
-    (code, if code == 0 { raw } else { body })
+    let (code, _, body) = get_full(server, path);
+    (code, body)
 }
 
-fn header(server: &TestServer, path: &str, name: &str) -> Option<String> {
-    let (_, raw) = http_status(server, &format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n"));
-    let head = raw.split_once("\r\n\r\n")?.0.to_string();
+/// Status, head and body of `GET path`.
+fn get_full(server: &TestServer, path: &str) -> (u16, String, String) {
+    let (code, raw) = http_status(server, &format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n"));
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    (code, head.to_string(), body.to_string())
+}
+
+/// A header's value in a response head.
+fn header(head: &str, name: &str) -> Option<String> {
     head.lines().find_map(|l| l.split_once(": ").filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.into()))
 }
 
@@ -51,9 +56,9 @@ fn health_sessions_and_metrics_follow_a_live_session() {
 
     let mut c = server.client_at("/ws/video/stream?pipeline=detect");
     assert!(matches!(c.round_trip(&fixture("photo_cat_640x480.jpg")), Msg::Result { frame_index: 0, .. }));
-    let (code, body) = get(&server, "/sessions");
+    let (code, head, body) = get_full(&server, "/sessions");
     assert_eq!(code, 200);
-    assert_eq!(header(&server, "/sessions", "content-type").as_deref(), Some("application/json"));
+    assert_eq!(header(&head, "content-type").as_deref(), Some("application/json"));
     let list: Vec<SessionInfo> = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
     let [s] = list.as_slice() else { panic!("{list:?}") };
     assert_eq!(s.session_id, server.handle.sessions()[0].session_id.to_string());
@@ -70,9 +75,9 @@ fn health_sessions_and_metrics_follow_a_live_session() {
     drop(bad);
     server.wait_until("the refused session to end", |h| h.sessions().len() == 1);
 
-    let (code, text) = get(&server, "/metrics");
+    let (code, head, text) = get_full(&server, "/metrics");
     assert_eq!(code, 200, "{text}");
-    assert!(header(&server, "/metrics", "content-type").is_some_and(|t| t.starts_with("application/openmetrics-text")));
+    assert!(header(&head, "content-type").is_some_and(|t| t.starts_with("application/openmetrics-text")));
     for (series, want) in [
         ("framewire_sessions_open", 1.0),
         ("framewire_sessions_total", 2.0),
@@ -98,9 +103,9 @@ fn health_sessions_and_metrics_follow_a_live_session() {
 #[test]
 fn the_demo_page_is_served_at_the_root() {
     let server = TestServer::start();
-    let (code, body) = get(&server, "/");
+    let (code, head, body) = get_full(&server, "/");
     assert_eq!(code, 200);
-    assert_eq!(header(&server, "/", "content-type").as_deref(), Some("text/html; charset=utf-8"));
+    assert_eq!(header(&head, "content-type").as_deref(), Some("text/html; charset=utf-8"));
     assert!(body.contains("<canvas") && body.contains("/ws/video/stream"), "{body}");
     assert!(body.contains("getUserMedia"), "the page offers the camera");
 }
@@ -143,8 +148,7 @@ struct GatedPlumbingStandIn {
 impl Processor for GatedPlumbingStandIn {
     fn process(&self, _: &[u8], info: &JpegInfo, _: PipelineKind) -> Result<Processed, ProcessError> {
         let _ = self.gate.recv();
-        let result = FrameResult { width: info.width, height: info.height, detections: Some(vec![]), texts: None };
-        Ok(Processed { result, timings: Timings::default() })
+        Ok(empty_result(info))
     }
 }
 

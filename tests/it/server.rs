@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 use framewire::config::OnInvalid;
 use framewire::jpeg::JpegInfo;
 use framewire::pipeline::{Engine, ProcessError, Processed, Processor};
-use framewire::protocol::{FrameResult, PipelineKind, Timings};
+use framewire::protocol::PipelineKind;
 use tungstenite::Message;
 
 use crate::protocol::{Detection, Msg};
-use crate::support::{config, engine, fixture, http_status, upgrade_request, Event, TestServer};
+use crate::support::{config, empty_result, engine, fixture, http_status, upgrade_request, Event, TestServer};
 
 fn detections(msg: Msg) -> (u32, u32, Vec<Detection>) {
     match msg {
@@ -361,8 +361,7 @@ struct PanickingPlumbingStandIn;
 impl Processor for PanickingPlumbingStandIn {
     fn process(&self, frame: &[u8], info: &JpegInfo, _: PipelineKind) -> Result<Processed, ProcessError> {
         assert!(frame.len().is_multiple_of(2), "injected panic");
-        let result = FrameResult { width: info.width, height: info.height, detections: Some(vec![]), texts: None };
-        Ok(Processed { result, timings: Timings::default() })
+        Ok(empty_result(info))
     }
 }
 

@@ -199,3 +199,15 @@ pub fn upgrade_request(target: &str) -> String {
          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
     )
 }
+
+/// What the plumbing stand-ins answer an admitted frame with: an empty `detect` result of the
+/// frame's size (no model involved).
+pub fn empty_result(info: &framewire::jpeg::JpegInfo) -> framewire::pipeline::Processed {
+    let result = framewire::protocol::FrameResult {
+        width: info.width,
+        height: info.height,
+        detections: Some(vec![]),
+        texts: None,
+    };
+    framewire::pipeline::Processed { result, timings: framewire::protocol::Timings::default() }
+}
