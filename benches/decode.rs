@@ -1,4 +1,5 @@
-//! Strict JPEG decode to RGB (mozjpeg), the first stage on the pool.
+//! Strict JPEG decode to RGB (mozjpeg), the first stage on the pool: full size, and the
+//! DCT-domain 1/2 scale `detect` uses for 1280×720 and 1920×1080 frames (`--scaled-decode`).
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use framewire::jpeg::{decode_rgb, validate, Limits};
@@ -13,6 +14,11 @@ fn bench(c: &mut Criterion) {
     for (name, bytes) in frames {
         let info = validate(bytes, &limits).expect("fixture validates");
         c.bench_function(&format!("decode/{name}"), |b| b.iter(|| decode_rgb(black_box(bytes), &info, 1)));
+        if name != "640x480" {
+            c.bench_function(&format!("decode/{name}_scale_1_2"), |b| {
+                b.iter(|| decode_rgb(black_box(bytes), &info, 2))
+            });
+        }
     }
 }
 

@@ -127,6 +127,14 @@ pub struct ServeArgs {
     #[arg(long, env = "FRAMEWIRE_OCR_MAX_LINES", default_value_t = 64)]
     pub ocr_max_lines: usize,
 
+    /// For `detect` sessions, decode each JPEG straight to the smallest DCT-domain scale (1/2,
+    /// 1/4, 1/8) that still covers the detector's input (e.g. a 1920×1080 frame decodes at
+    /// 960×540 for the 300×300 SSD): less decode and resize work, same detections within the
+    /// fidelity test's bounds. `false` feeds the detector full-size pixels exactly as the
+    /// reference pipeline does. Default `true`. OCR always decodes at full size.
+    #[arg(long, env = "FRAMEWIRE_SCALED_DECODE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub scaled_decode: bool,
+
     /// Most bytes of results buffered for a client that does not read them, in bytes; past
     /// it the session is closed. Default 1 MiB (hundreds of results).
     #[arg(long, env = "FRAMEWIRE_MAX_WRITE_BUFFER", default_value_t = 1024 * 1024)]
@@ -188,6 +196,8 @@ pub struct Config {
     pub ocr_max_side: usize,
     /// See [`ServeArgs::ocr_max_lines`].
     pub ocr_max_lines: usize,
+    /// See [`ServeArgs::scaled_decode`].
+    pub scaled_decode: bool,
 }
 
 fn seconds(flag: &'static str, v: f64) -> Result<Duration, ConfigError> {
@@ -245,6 +255,7 @@ impl ServeArgs {
             pipeline: self.pipeline,
             ocr_max_side: self.ocr_max_side,
             ocr_max_lines: self.ocr_max_lines,
+            scaled_decode: self.scaled_decode,
         })
     }
 }

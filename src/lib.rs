@@ -57,9 +57,14 @@ pub fn build_engine(config: &config::Config) -> Result<pipeline::Engine, StartEr
     let recognizer = model::TextRecognizer::load(&config.models)?;
     log_load(recognizer.report());
     let ocr = pipeline::OcrSettings { max_side: config.ocr_max_side, max_lines: config.ocr_max_lines };
-    let processor = Arc::new(pipeline::VisionPipeline::new(detector, text_detector, recognizer, config.min_score, ocr));
+    let settings = pipeline::Settings { min_score: config.min_score, ocr, scaled_decode: config.scaled_decode };
+    let processor = Arc::new(pipeline::VisionPipeline::new(detector, text_detector, recognizer, settings));
     let engine = pipeline::Engine::new(config.threads, processor)?;
-    log::info!("inference pool: {} thread(s)", engine.threads());
+    log::info!(
+        "inference pool: {} thread(s), scaled decode for detect {}",
+        engine.threads(),
+        if config.scaled_decode { "on" } else { "off" }
+    );
     Ok(engine)
 }
 

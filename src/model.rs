@@ -188,11 +188,32 @@ impl Detector {
         &self.report
     }
 
+    /// The largest DCT-domain downscale (1, 2, 4 or 8, for [`crate::jpeg::decode_rgb`]) that
+    /// still gives this detector at least its input resolution from a `width × height` frame:
+    /// the model then samples a smaller image without losing detail it would have used.
+    /// SSD stretches the frame to its square input, so both scaled sides must reach it; a YOLO
+    /// letterbox scales by the tighter side, so one scaled side reaching its input is enough.
+    pub fn decode_scale(&self, width: usize, height: usize) -> u8 {
+        let stretch = matches!(self.kind, Kind::Ssd);
+        decode_scale_for(stretch, (self.input_w, self.input_h), (width, height))
+    }
+
     /// Detect objects in `img`; boxes in `img` pixels, highest score first, scores > `min_score`.
     pub fn detect(&self, img: &RgbImage, min_score: f32) -> Result<Vec<Detection>, ModelError> {
+        self.detect_scaled(img, (img.width, img.height), min_score)
+    }
+
+    /// As [`Detector::detect`], with boxes in the pixels of a `frame` (width, height) that `img`
+    /// is a downscaled decode of (see [`Detector::decode_scale`]).
+    pub fn detect_scaled(
+        &self,
+        img: &RgbImage,
+        frame: (usize, usize),
+        min_score: f32,
+    ) -> Result<Vec<Detection>, ModelError> {
         let (w, h) = (self.input_w, self.input_h);
         let mut buf = vec![0f32; w * h * 3];
-        let (fw, fh) = (img.width as f32, img.height as f32);
+        let (fw, fh) = (frame.0 as f32, frame.1 as f32);
         match self.kind {
             Kind::Ssd => {
                 ssd_input(img, w, h, &mut buf);
@@ -225,7 +246,8 @@ impl Detector {
                     .into_iter()
                     .map(|c| {
                         let b = lb.unmap(c.bbox, img.width, img.height);
-                        self.detection(c, b)
+                        let (sx, sy) = (fw / img.width as f32, fh / img.height as f32);
+                        self.detection(c, [b[0] * sx, b[1] * sy, b[2] * sx, b[3] * sy])
                     })
                     .collect())
             }
@@ -242,6 +264,23 @@ impl Detector {
             bbox: [round1(bbox[0]), round1(bbox[1]), round1(bbox[2]), round1(bbox[3])],
         }
     }
+}
+
+/// See [`Detector::decode_scale`]: `stretch` for a model that stretches the frame to its input
+/// (both sides must be covered), else letterboxed (one side is enough).
+fn decode_scale_for(stretch: bool, input: (usize, usize), frame: (usize, usize)) -> u8 {
+    [8u8, 4, 2]
+        .into_iter()
+        .find(|&d| {
+            let (w, h) = (frame.0.div_ceil(usize::from(d)), frame.1.div_ceil(usize::from(d)));
+            let (cover_w, cover_h) = (w >= input.0, h >= input.1);
+            if stretch {
+                cover_w && cover_h
+            } else {
+                cover_w || cover_h
+            }
+        })
+        .unwrap_or(1)
 }
 
 /// SSD decoding before NMS: every (anchor, class) with a score above `min_score` becomes a
@@ -360,6 +399,8 @@ impl TextDetector {
 /// The PP-OCRv6 tiny recognizer (CTC), a plan per width bucket, and its dictionary.
 pub struct TextRecognizer {
     plans: Vec<(usize, Plan)>,
+    /// Lines per run (1 in the server).
+    batch: usize,
     dict: Vec<String>,
     report: LoadReport,
 }
@@ -373,6 +414,12 @@ impl std::fmt::Debug for TextRecognizer {
 impl TextRecognizer {
     /// Load the model and dictionary, build a plan for each of [`REC_BUCKETS`].
     pub fn load(models_dir: &Path) -> Result<TextRecognizer, ModelError> {
+        TextRecognizer::load_batched(models_dir, 1)
+    }
+
+    /// As [`TextRecognizer::load`], with plans that take `batch` lines per run (the
+    /// recogniser-batching lever; the server runs batch 1, see the README's lever table).
+    pub fn load_batched(models_dir: &Path, batch: usize) -> Result<TextRecognizer, ModelError> {
         let path = models_dir.join(OCR_REC_FILE);
         let dict_path = models_dir.join(OCR_DICT_FILE);
         let text = std::fs::read_to_string(&dict_path).map_err(|_| ModelError::Missing(dict_path.clone()))?;
@@ -381,15 +428,15 @@ impl TextRecognizer {
         let model = load_onnx(&path)?;
         let plans = REC_BUCKETS
             .iter()
-            .map(|&w| Ok((w, plan_for(&model, &path, [1, 3, REC_HEIGHT, w])?)))
+            .map(|&w| Ok((w, plan_for(&model, &path, [batch, 3, REC_HEIGHT, w])?)))
             .collect::<Result<Vec<_>, ModelError>>()?;
         let report = LoadReport {
             path,
-            input_shape: vec![1, 3, REC_HEIGHT, REC_BUCKETS[0]],
+            input_shape: vec![batch, 3, REC_HEIGHT, REC_BUCKETS[0]],
             load_time: started.elapsed(),
             family: "ppocr-rec",
         };
-        Ok(TextRecognizer { plans, dict, report })
+        Ok(TextRecognizer { plans, batch, dict, report })
     }
 
     /// What was loaded and how long it took.
@@ -402,8 +449,8 @@ impl TextRecognizer {
         &self.dict
     }
 
-    /// Run on a `[1,3,48,width]` input (`width` one of [`REC_BUCKETS`]); returns the `[T, C]`
-    /// softmax matrix with `T` and `C`.
+    /// Run on a `[batch,3,48,width]` input (`width` one of [`REC_BUCKETS`]); returns the
+    /// `[batch·T, C]` softmax matrix with `batch·T` and `C`.
     pub fn run(&self, input: Vec<f32>, width: usize) -> Result<(Vec<f32>, usize, usize), ModelError> {
         let plan = self
             .plans
@@ -411,7 +458,7 @@ impl TextRecognizer {
             .find(|(w, _)| *w == width)
             .map(|(_, p)| p)
             .ok_or_else(|| ModelError::Run(format!("no recognizer plan for width {width}")))?;
-        let out = run_single(plan, [1, 3, REC_HEIGHT, width], input)?;
+        let out = run_single(plan, [self.batch, 3, REC_HEIGHT, width], input)?;
         let classes = self.dict.len() + 2;
         if out.len() % classes != 0 {
             return Err(ModelError::Run(format!("recognizer output of {} values", out.len())));
@@ -437,6 +484,25 @@ mod tests {
         assert_eq!(c[0].class_id, 2);
         assert_eq!(c[0].bbox, [0.0, 0.2, 0.5, 1.0]);
         assert_eq!(c[1].class_id, 3);
+    }
+
+    #[test]
+    fn decode_scale_never_goes_below_the_model_input() {
+        let ssd = |w, h| decode_scale_for(true, (300, 300), (w, h));
+        assert_eq!(ssd(640, 480), 1, "480 / 2 < 300");
+        assert_eq!(ssd(1280, 720), 2);
+        assert_eq!(ssd(1920, 1080), 2, "1080 / 4 < 300");
+        assert_eq!(ssd(2560, 1440), 4);
+        assert_eq!(ssd(4000, 3000), 8);
+        assert_eq!(ssd(2400, 301), 1, "the short side decides");
+        assert_eq!(ssd(200, 100), 1, "never enlarged, never below 1");
+        assert_eq!(ssd(600, 600), 2, "exactly the input is enough");
+        assert_eq!(ssd(599, 600), 2, "ceil(599 / 2) = 300");
+        let yolo = |w, h| decode_scale_for(false, (640, 640), (w, h));
+        assert_eq!(yolo(1280, 720), 2, "the long side covers 640");
+        assert_eq!(yolo(1920, 1080), 2);
+        assert_eq!(yolo(640, 480), 1);
+        assert_eq!(yolo(5120, 100), 8);
     }
 
     #[test]

@@ -63,6 +63,17 @@ pub struct OcrSettings {
     pub max_lines: usize,
 }
 
+/// How the pipeline runs (from the configuration).
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// Detections at or below this score are not reported.
+    pub min_score: f32,
+    /// OCR settings.
+    pub ocr: OcrSettings,
+    /// `detect` decodes at the smallest DCT scale covering the detector's input.
+    pub scaled_decode: bool,
+}
+
 /// The vision pipeline: strict decode, then the object detector and/or OCR (text detector,
 /// then the recognizer on each line), linked by position.
 #[derive(Debug)]
@@ -72,6 +83,7 @@ pub struct VisionPipeline {
     recognizer: TextRecognizer,
     min_score: f32,
     ocr: OcrSettings,
+    scaled_decode: bool,
 }
 
 /// Lines whose recognition confidence is below this are dropped (PaddleOCR's `drop_score`).
@@ -88,19 +100,20 @@ fn timed<T>(f: impl FnOnce() -> T) -> (T, f64) {
 }
 
 impl VisionPipeline {
-    /// A pipeline reporting detections above `min_score`.
+    /// A pipeline of these models, run as `settings` say.
     pub fn new(
         detector: Detector,
         text_detector: TextDetector,
         recognizer: TextRecognizer,
-        min_score: f32,
-        ocr: OcrSettings,
+        settings: Settings,
     ) -> VisionPipeline {
-        VisionPipeline { detector, text_detector, recognizer, min_score, ocr }
+        let Settings { min_score, ocr, scaled_decode } = settings;
+        VisionPipeline { detector, text_detector, recognizer, min_score, ocr, scaled_decode }
     }
 
-    fn detect(&self, img: &RgbImage) -> Result<(Vec<Detection>, f64), ProcessError> {
-        let (d, ms) = timed(|| self.detector.detect(img, self.min_score));
+    /// Detections in the pixels of the frame `img` was decoded from (`frame`: width, height).
+    fn detect(&self, img: &RgbImage, frame: (usize, usize)) -> Result<(Vec<Detection>, f64), ProcessError> {
+        let (d, ms) = timed(|| self.detector.detect_scaled(img, frame, self.min_score));
         Ok((d?, ms))
     }
 
@@ -167,15 +180,22 @@ fn area(b: &[f32; 4]) -> f32 {
 
 impl Processor for VisionPipeline {
     fn process(&self, frame: &[u8], info: &JpegInfo, kind: PipelineKind) -> Result<Processed, ProcessError> {
-        let (img, decode) = timed(|| jpeg::decode_rgb(frame, info, 1));
+        let size = (info.width as usize, info.height as usize);
+        // `detect` alone needs no more pixels than the detector's input: decode straight to the
+        // smallest DCT-domain scale that still covers it (OCR reads small text at full size).
+        let scale = match kind {
+            PipelineKind::Detect if self.scaled_decode => self.detector.decode_scale(size.0, size.1),
+            _ => 1,
+        };
+        let (img, decode) = timed(|| jpeg::decode_rgb(frame, info, scale));
         let img = img?;
         let mut timings = Timings { decode, ..Timings::default() };
         let (detections, quads) = match kind {
-            PipelineKind::Detect => (Some(self.detect(&img)?), None),
+            PipelineKind::Detect => (Some(self.detect(&img, size)?), None),
             PipelineKind::Ocr => (None, Some(self.find_text(&img)?)),
             PipelineKind::DetectOcr => {
                 // The two detectors are independent: run them side by side on the pool.
-                let (d, q) = rayon::join(|| self.detect(&img), || self.find_text(&img));
+                let (d, q) = rayon::join(|| self.detect(&img, size), || self.find_text(&img));
                 (Some(d?), Some(q?))
             }
         };
@@ -293,8 +313,9 @@ impl Engine {
         });
     }
 
-    /// Run the processor on this thread (benches and tools: the in-process pipeline time).
+    /// Run the processor on the pool and wait for it (benches and tools: the in-process
+    /// pipeline time, with the same parallelism a lone frame gets in the server).
     pub fn process_now(&self, frame: &[u8], info: &JpegInfo, kind: PipelineKind) -> Result<Processed, ProcessError> {
-        self.processor.process(frame, info, kind)
+        self.pool.install(|| self.processor.process(frame, info, kind))
     }
 }
