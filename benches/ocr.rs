@@ -15,23 +15,35 @@ fn bench(c: &mut Criterion) {
         ("640x480", include_bytes!("../tests/fixtures/text_label_640x480.jpg")),
         ("1280x720", include_bytes!("../tests/fixtures/text_garage_sign_on_motorcycle_1280x720.jpg")),
     ];
-    let sizes: Vec<(usize, usize)> = vec![det_input_size(640, 480, 960), det_input_size(1280, 720, 960)];
+    // The input-size lever: 1280×720 at the default longest side 960 (→ 960×544) and at 640.
+    let sizes: Vec<(usize, usize)> =
+        vec![det_input_size(640, 480, 960), det_input_size(1280, 720, 960), det_input_size(1280, 720, 640)];
     let detector = TextDetector::load(&models, &sizes).expect("text detector");
     let recognizer = TextRecognizer::load(&models).expect("recognizer");
+    let batched = TextRecognizer::load_batched(&models, 4).expect("recognizer");
     let mut g = c.benchmark_group("ocr");
     g.sample_size(20);
     for (name, bytes) in frames {
         let info = validate(bytes, &limits).expect("fixture validates");
         let img = decode_rgb(bytes, &info, 1).expect("fixture decodes");
+        let max_sides: &[usize] = if name == "640x480" { &[960] } else { &[960, 640] };
+        for &max_side in max_sides {
+            let (w, h) = det_input_size(img.width, img.height, max_side);
+            let bench_name = if max_side == 960 {
+                format!("text_detect_{name}")
+            } else {
+                format!("text_detect_{name}_max_side_{max_side}")
+            };
+            g.bench_function(bench_name, |b| {
+                b.iter(|| {
+                    let mut input = vec![0f32; 3 * w * h];
+                    det_input(black_box(&img), w, h, &mut input);
+                    let map = detector.run(input, w, h).expect("run");
+                    db_postprocess(&map, w, h, img.width, img.height)
+                })
+            });
+        }
         let (w, h) = det_input_size(img.width, img.height, 960);
-        g.bench_function(format!("text_detect_{name}"), |b| {
-            b.iter(|| {
-                let mut input = vec![0f32; 3 * w * h];
-                det_input(black_box(&img), w, h, &mut input);
-                let map = detector.run(input, w, h).expect("run");
-                db_postprocess(&map, w, h, img.width, img.height)
-            })
-        });
         if name == "640x480" {
             let mut input = vec![0f32; 3 * w * h];
             det_input(&img, w, h, &mut input);
@@ -43,6 +55,14 @@ fn bench(c: &mut Criterion) {
                     let (probs, steps, classes) = recognizer.run(input, width).expect("run");
                     ctc_greedy(&probs, steps, classes, recognizer.dict())
                 })
+            });
+            // The batching lever: four lines in one run of a batch-4 plan against four runs.
+            let (width, one) = rec_input(&img, &line);
+            g.bench_function("recognize_4_lines_batch_1", |b| {
+                b.iter(|| (0..4).map(|_| recognizer.run(black_box(one.clone()), width).expect("run").1).sum::<usize>())
+            });
+            g.bench_function("recognize_4_lines_batch_4", |b| {
+                b.iter(|| batched.run(black_box(one.repeat(4)), width).expect("run").1)
             });
         }
     }
