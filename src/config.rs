@@ -301,6 +301,7 @@ mod tests {
         assert_eq!(c.on_invalid, OnInvalid::Close);
         assert_eq!(c.pipeline, PipelineKind::DetectOcr);
         assert_eq!(c.ocr_max_side, 960);
+        assert!(c.scaled_decode);
         assert!(c.threads >= 1);
     }
 
