@@ -181,6 +181,9 @@ pub struct Report {
     pub rss_after_warm_up_kib: Option<u64>,
     /// `soak`: sessions opened in all.
     pub sessions_opened: u64,
+    /// Sessions the server closed before the run ended, as `"code reason"` (e.g. `"1001
+    /// going_away"` when the server shuts down): the run stopped early for those sessions.
+    pub closed_by_server: Vec<String>,
 }
 
 type Ws = WebSocket<MaybeTlsStream<TcpStream>>;
@@ -280,6 +283,13 @@ struct Tally {
     slow_downs: u64,
     /// (frame index, latency ms, decode+model ms) per result, in arrival order.
     results: Vec<(u64, f64, f64)>,
+    /// The server closed the session early: `"code reason"`.
+    closed_by_server: Option<String>,
+}
+
+/// `"code reason"` of a close frame the server sent.
+fn close_text(f: Option<tungstenite::protocol::CloseFrame>) -> String {
+    f.map_or_else(|| "1005 (no code)".to_string(), |f| format!("{} {}", u16::from(f.code), f.reason))
 }
 
 impl Tally {
@@ -355,6 +365,7 @@ pub fn run(args: &BenchArgs) -> Result<Report, BenchError> {
         all.extend(t.results.iter().map(|x| x.1));
         overhead.extend(t.results.iter().map(|x| x.1 - x.2));
         r.per_session_results.push(t.results.len() as u64);
+        r.closed_by_server.extend(t.closed_by_server.clone());
     }
     r.unaccounted = r.sent as i64 - (r.results + r.dropped_reported + r.errors) as i64;
     r.results_per_s = r.results as f64 / secs;
@@ -383,13 +394,18 @@ fn closed(args: &BenchArgs, frames: &[Vec<u8>]) -> Result<Tally, BenchError> {
     let mut ws = connect(&url(args))?;
     let mut t = Tally::default();
     let mut sent_at = Vec::with_capacity(args.count + WARM_UP);
-    for i in 0..args.count + WARM_UP {
+    'frames: for i in 0..args.count + WARM_UP {
         ws.send(Message::Binary(frames[i % frames.len()].clone()))?;
         sent_at.push(Instant::now());
         t.sent += 1;
         while !t.settled() {
-            if let Message::Text(text) = ws.read()? {
-                t.on_text(&text, &sent_at)?;
+            match ws.read()? {
+                Message::Text(text) => t.on_text(&text, &sent_at)?,
+                Message::Close(f) => {
+                    t.closed_by_server = Some(close_text(f));
+                    break 'frames;
+                }
+                _ => {}
             }
         }
         if i >= WARM_UP && !args.json {
@@ -462,6 +478,10 @@ fn open_session(
                 t.on_text(&text, &sent_at)?;
                 done.fetch_add((t.results.len() - before) as u64, Ordering::Relaxed);
             }
+            Ok(Message::Close(f)) => {
+                t.closed_by_server = Some(close_text(f));
+                break;
+            }
             Ok(_) => {}
             Err(tungstenite::Error::Io(e))
                 if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
@@ -502,6 +522,10 @@ fn soak(
                     total.errors += t.errors;
                     total.slow_downs += t.slow_downs;
                     total.results.extend(t.results);
+                    if t.closed_by_server.is_some() {
+                        total.closed_by_server = t.closed_by_server;
+                        break;
+                    }
                 }
                 Ok(total)
             })
@@ -583,6 +607,13 @@ impl Report {
         }
         if let Some(k) = self.kib_per_idle_session {
             out.push(format!("{} idle sessions: {k:.1} KiB each", self.sessions));
+        }
+        if !self.closed_by_server.is_empty() {
+            out.push(format!(
+                "the server closed {} session(s) before the end: {}",
+                self.closed_by_server.len(),
+                self.closed_by_server.join(", ")
+            ));
         }
         out.join("\n")
     }

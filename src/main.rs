@@ -39,6 +39,12 @@ fn main() -> anyhow::Result<()> {
             } else {
                 println!("{}", report.human());
             }
+            anyhow::ensure!(
+                report.closed_by_server.is_empty(),
+                "the server closed {} session(s) before the run ended ({})",
+                report.closed_by_server.len(),
+                report.closed_by_server.join(", ")
+            );
             anyhow::ensure!(report.unaccounted == 0, "{} frames unaccounted for", report.unaccounted);
             Ok(())
         }

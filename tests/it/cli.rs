@@ -158,6 +158,36 @@ fn bench_closed_and_open_account_for_every_frame() {
     assert_eq!(open["per_session_results"].as_array().unwrap().len(), 2);
 }
 
+/// A server that shuts down mid-run closes the bench's session with 1001: the bench reports
+/// it (and what it measured until then) and exits non-zero naming the close, instead of
+/// failing on the broken socket.
+#[test]
+fn bench_reports_a_server_shutdown_and_exits_non_zero() {
+    let (child, _log, lines, url) = serve(&[]);
+    let bench = bin()
+        .args(["bench", "closed", "--count", "100000", "--pipeline", "detect", "--url", &url])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for the bench's session to start, then stop the server.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let line = lines.recv_timeout(left).expect("the bench's session never started");
+        if line.contains(" start peer=") {
+            break;
+        }
+    }
+    unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) };
+    let out = bench.wait_with_output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("the server closed 1 session(s) before the end: 1001"), "{stdout}\n{stderr}");
+    assert!(stdout.contains("latency (send → result)"), "the figures so far are printed: {stdout}");
+    assert!(stderr.contains("closed 1 session(s) before the run ended (1001"), "{stderr}");
+}
+
 #[test]
 fn json_logs_are_one_object_per_line() {
     let (child, log, _lines, url) = serve(&["--log-format", "json", "--pipeline", "detect"]);
