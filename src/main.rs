@@ -1,6 +1,7 @@
 //! The `framewire` command: parse flags, then hand over to the library.
 //!
-//! - `framewire serve`: load the models, bind the listener and serve until SIGINT/SIGTERM;
+//! - `framewire serve`: bind the listener (answering "starting" while the models load), load
+//!   the models, then serve until SIGINT/SIGTERM;
 //! - `framewire bench`: the load client ([`framewire::loadgen`]);
 //! - `framewire stream`: the streaming client for scripts ([`framewire::stream`]).
 
@@ -17,15 +18,27 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => {
             framewire::logging::init(args.log_format);
             let config = args.validate()?;
-            let engine = framewire::build_engine(&config).context("cannot start the server")?;
-            let server = Server::bind(config.clone(), Arc::new(engine))
-                .with_context(|| format!("cannot listen on {}", config.listen))?;
+            // Bind first: while the models load, /healthz says 503 `starting`.
+            let server =
+                Server::bind_starting(config.clone()).with_context(|| format!("cannot listen on {}", config.listen))?;
             for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
                 signal_hook::low_level::pipe::register_raw(sig, server.shutdown_write_fd())
                     .context("cannot install signal handlers")?;
             }
-            log::info!("listening on ws://{}/ws/video/stream", server.handle()?.local_addr());
-            let clean = server.run()?;
+            let handle = server.handle()?;
+            log::info!("listening on ws://{}/ws/video/stream (starting: loading models)", handle.local_addr());
+            let running = std::thread::Builder::new().name("fw-accept".into()).spawn(move || server.run())?;
+            let engine = match framewire::build_engine(&config) {
+                Ok(engine) => engine,
+                Err(e) => {
+                    handle.shutdown();
+                    let _ = running.join();
+                    return Err(e).context("cannot start the server");
+                }
+            };
+            let _ = handle.set_engine(Arc::new(engine));
+            log::info!("ready: accepting sessions on ws://{}/ws/video/stream", handle.local_addr());
+            let clean = running.join().map_err(|_| anyhow::anyhow!("the acceptor thread panicked"))??;
             if !clean {
                 log::warn!("exiting with sessions still open after the grace period");
             }

@@ -14,7 +14,7 @@ use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -64,12 +64,17 @@ impl Registry {
     }
 }
 
+/// The engine, once the models are loaded: the server binds and answers (`/healthz` 503
+/// `starting`, new sessions 503) before it is set.
+type EngineSlot = Arc<OnceLock<Arc<Engine>>>;
+
 /// A cheap handle to a running server: its address, its sessions, and its off switch.
 #[derive(Debug, Clone)]
 pub struct ServerHandle {
     addr: SocketAddr,
     shutdown: Arc<Shutdown>,
     registry: Arc<Registry>,
+    engine: EngineSlot,
 }
 
 impl ServerHandle {
@@ -89,23 +94,59 @@ impl ServerHandle {
     pub fn connections(&self) -> usize {
         self.registry.connections()
     }
+    /// Hand the loaded engine to a server bound with [`Server::bind_starting`]: from now on it
+    /// admits sessions and `/healthz` says 200. A second engine is refused (returned).
+    pub fn set_engine(&self, engine: Arc<Engine>) -> Result<(), Arc<Engine>> {
+        self.engine.set(engine)
+    }
+}
+
+/// What every connection thread shares (a [`SessionContext`] once the engine is there).
+#[derive(Clone)]
+struct Shared {
+    config: Arc<Config>,
+    engine: EngineSlot,
+    shutdown: Arc<Shutdown>,
+    metrics: Arc<Metrics>,
+}
+
+impl Shared {
+    /// The context a session runs with, or `None` while the models are still loading.
+    fn session_context(&self) -> Option<SessionContext> {
+        Some(SessionContext {
+            config: Arc::clone(&self.config),
+            engine: Arc::clone(self.engine.get()?),
+            shutdown: Arc::clone(&self.shutdown),
+            metrics: Arc::clone(&self.metrics),
+        })
+    }
 }
 
 /// A bound, not yet running server.
 pub struct Server {
     listener: TcpListener,
-    ctx: SessionContext,
+    ctx: Shared,
     registry: Arc<Registry>,
 }
 
 impl Server {
-    /// Bind `config.listen` and prepare the shared state.
+    /// Bind `config.listen` and prepare the shared state, with the engine ready.
     pub fn bind(config: Config, engine: Arc<Engine>) -> io::Result<Server> {
+        let server = Server::bind_starting(config)?;
+        let _ = server.ctx.engine.set(engine);
+        Ok(server)
+    }
+
+    /// Bind `config.listen` before the models are loaded: until [`ServerHandle::set_engine`],
+    /// `/healthz` answers 503 `starting`, upgrades are refused with 503 + `Retry-After`, and
+    /// `/metrics`, `/sessions` and `/` are served (what `framewire serve` does, so a load
+    /// balancer or Kubernetes sees "starting", not "connection refused").
+    pub fn bind_starting(config: Config) -> io::Result<Server> {
         let listener = TcpListener::bind(config.listen)?;
         listener.set_nonblocking(true)?;
-        let ctx = SessionContext {
+        let ctx = Shared {
             config: Arc::new(config),
-            engine,
+            engine: Arc::default(),
             shutdown: Arc::new(Shutdown::new()?),
             metrics: Arc::new(Metrics::new()),
         };
@@ -118,6 +159,7 @@ impl Server {
             addr: self.listener.local_addr()?,
             shutdown: Arc::clone(&self.ctx.shutdown),
             registry: Arc::clone(&self.registry),
+            engine: Arc::clone(&self.ctx.engine),
         })
     }
 
@@ -325,12 +367,14 @@ fn reject(stream: &mut ConnStream, metrics: &Metrics, code: u16, body: &str) {
 }
 
 /// Answer one of the plain HTTP endpoints.
-fn serve_page(stream: &mut ConnStream, ctx: &SessionContext, registry: &Registry, page: Page, head: bool) {
+fn serve_page(stream: &mut ConnStream, ctx: &Shared, registry: &Registry, page: Page, head: bool) {
     let m = &ctx.metrics;
     match page {
         Page::Health => {
             let (code, body) = if ctx.shutdown.is_triggered() {
                 (503, "draining\n")
+            } else if ctx.engine.get().is_none() {
+                (503, "starting\n")
             } else if registry.admitted() >= ctx.config.max_sessions {
                 (503, "full\n")
             } else {
@@ -339,7 +383,8 @@ fn serve_page(stream: &mut ConnStream, ctx: &SessionContext, registry: &Registry
             respond(stream, m, code, "text/plain; charset=utf-8", body.as_bytes(), head);
         }
         Page::Metrics => {
-            let text = m.render(registry.sessions.lock().len(), ctx.engine.queued());
+            let queued = ctx.engine.get().map_or(0, |e| e.queued());
+            let text = m.render(registry.sessions.lock().len(), queued);
             respond(stream, m, 200, metrics::CONTENT_TYPE, text.as_bytes(), head);
         }
         Page::Sessions => {
@@ -384,7 +429,7 @@ fn read_head(stream: &mut ConnStream) -> Result<Vec<u8>, u16> {
     }
 }
 
-fn connection(tcp: TcpStream, peer: SocketAddr, ctx: SessionContext, registry: Arc<Registry>) {
+fn connection(tcp: TcpStream, peer: SocketAddr, ctx: Shared, registry: Arc<Registry>) {
     let cfg = &ctx.config;
     if tcp.set_nodelay(true).and_then(|_| tcp.set_nonblocking(false)).is_err() {
         return;
@@ -409,6 +454,9 @@ fn connection(tcp: TcpStream, peer: SocketAddr, ctx: SessionContext, registry: A
     if ctx.shutdown.is_triggered() {
         return reject(&mut stream, &ctx.metrics, 503, "shutting down\n");
     }
+    let Some(session_ctx) = ctx.session_context() else {
+        return reject(&mut stream, &ctx.metrics, 503, "starting: models are loading, retry later\n");
+    };
     // Admission: reserve a session slot or refuse with 503 before upgrading.
     let admitted = registry.admitted.fetch_add(1, Ordering::SeqCst);
     let _slot = CountGuard(Arc::clone(&registry), Counter::Admitted);
@@ -438,7 +486,7 @@ fn connection(tcp: TcpStream, peer: SocketAddr, ctx: SessionContext, registry: A
     ctx.metrics.session_started();
     registry.sessions.lock().insert(state.session_id, Arc::clone(&state));
     let id = state.session_id;
-    match Session::new(ws, ctx.clone(), state, kind) {
+    match Session::new(ws, session_ctx, state, kind) {
         Ok(session) => {
             session.run();
         }

@@ -45,7 +45,7 @@ fn a_bad_value_exits_non_zero_naming_the_flag() {
 /// full stderr pipe.
 type Lines = std::sync::mpsc::Receiver<String>;
 
-/// Start `framewire serve` on port 0; returns the process, its log up to the listening line,
+/// Start `framewire serve` on port 0; returns the process, its log up to the "ready" line,
 /// the rest of its log, and the endpoint URL.
 fn serve(extra: &[&str]) -> (KillOnDrop, Vec<String>, Lines, String) {
     let child = bin()
@@ -58,10 +58,12 @@ fn serve(extra: &[&str]) -> (KillOnDrop, Vec<String>, Lines, String) {
     let mut child = KillOnDrop(child);
     let mut lines = BufReader::new(child.0.stderr.take().unwrap()).lines();
     let mut log = Vec::new();
+    // The server logs its URL when it binds, then "ready:" once the models are loaded.
     let url = loop {
-        let line = lines.next().expect("server exited before listening").unwrap();
+        let line = lines.next().expect("server exited before it was ready").unwrap();
         log.push(line.clone());
-        if let Some(i) = line.find("ws://") {
+        if line.contains("ready: accepting sessions on ws://") {
+            let i = line.find("ws://").unwrap_or_default();
             // The URL ends at a quote in a JSON log line.
             break line[i..].split(['"', ' ']).next().unwrap_or_default().to_string();
         }

@@ -127,6 +127,35 @@ fn other_paths_get_404_and_other_methods_405() {
     assert!(server.handle.sessions().is_empty());
 }
 
+/// Bound before the models are loaded (what `framewire serve` does): `/healthz` is 503
+/// `starting` and upgrades are refused with 503 + `Retry-After`, `/metrics` already answers;
+/// once the engine is handed over, `/healthz` is 200 and a session gets real detections.
+#[test]
+fn while_starting_healthz_is_503_and_sessions_wait_for_the_engine() {
+    let server = framewire::server::Server::bind_starting(config()).expect("bind");
+    let handle = server.handle().unwrap();
+    let server = TestServer { handle, thread: Some(std::thread::spawn(move || server.run())) };
+    assert_eq!(get(&server, "/healthz"), (503, "starting\n".to_string()));
+    let (code, head, _) = get_full(&server, "/healthz");
+    assert_eq!((code, header(&head, "retry-after").as_deref()), (503, Some("1")));
+    let (code, raw) = http_status(&server, &upgrade_request("/ws/video/stream"));
+    assert_eq!(code, 503, "{raw}");
+    assert!(raw.contains("starting"), "{raw}");
+    let (code, metrics) = get(&server, "/metrics");
+    assert_eq!(code, 200);
+    assert_eq!(metric(&metrics, "framewire_pool_queue_depth"), Some(0.0), "{metrics}");
+    assert!(server.handle.set_engine(engine()).is_ok());
+    assert!(server.handle.set_engine(engine()).is_err(), "the engine is set once");
+    assert_eq!(get(&server, "/healthz"), (200, "ok\n".to_string()));
+    let mut c = server.client_at("/ws/video/stream?pipeline=detect");
+    match c.round_trip(&fixture("photo_cat_640x480.jpg")) {
+        Msg::Result { result, .. } => {
+            assert!(result.detections.expect("detections").iter().any(|d| d.label == "cat"))
+        }
+        m => panic!("expected a result, got {m:?}"),
+    }
+}
+
 #[test]
 fn healthz_says_full_at_the_session_limit() {
     let mut cfg = config();
