@@ -37,7 +37,11 @@ fn main() -> anyhow::Result<()> {
                 }
             };
             let _ = handle.set_engine(Arc::new(engine));
-            log::info!("ready: accepting sessions on ws://{}/ws/video/stream", handle.local_addr());
+            if handle.is_shutting_down() {
+                log::info!("models loaded after a shutdown request: exiting");
+            } else {
+                log::info!("ready: accepting sessions on ws://{}/ws/video/stream", handle.local_addr());
+            }
             let clean = running.join().map_err(|_| anyhow::anyhow!("the acceptor thread panicked"))??;
             if !clean {
                 log::warn!("exiting with sessions still open after the grace period");

@@ -86,6 +86,10 @@ impl ServerHandle {
     pub fn shutdown(&self) {
         self.shutdown.trigger();
     }
+    /// Whether a shutdown has started (by [`ServerHandle::shutdown`] or a signal).
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutdown.is_triggered()
+    }
     /// Live sessions.
     pub fn sessions(&self) -> Vec<SessionSnapshot> {
         self.registry.sessions()
