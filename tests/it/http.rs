@@ -132,9 +132,7 @@ fn other_paths_get_404_and_other_methods_405() {
 /// once the engine is handed over, `/healthz` is 200 and a session gets real detections.
 #[test]
 fn while_starting_healthz_is_503_and_sessions_wait_for_the_engine() {
-    let server = framewire::server::Server::bind_starting(config()).expect("bind");
-    let handle = server.handle().unwrap();
-    let server = TestServer { handle, thread: Some(std::thread::spawn(move || server.run())) };
+    let server = TestServer::run(framewire::server::Server::bind_starting(config()).expect("bind"));
     assert_eq!(get(&server, "/healthz"), (503, "starting\n".to_string()));
     let (code, head, _) = get_full(&server, "/healthz");
     assert_eq!((code, header(&head, "retry-after").as_deref()), (503, Some("1")));

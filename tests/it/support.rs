@@ -49,7 +49,11 @@ pub struct TestServer {
 impl TestServer {
     /// Start a server with `config` on the given engine.
     pub fn start_with(config: Config, engine: Arc<Engine>) -> TestServer {
-        let server = Server::bind(config, engine).expect("bind");
+        Self::run(Server::bind(config, engine).expect("bind"))
+    }
+
+    /// Run a bound server on its own thread (shut down and joined on drop).
+    pub fn run(server: Server) -> TestServer {
         let handle = server.handle().unwrap();
         let thread = Some(std::thread::spawn(move || server.run()));
         TestServer { handle, thread }
