@@ -2,10 +2,10 @@
 //! DCT-domain 1/2 scale `detect` uses for 1280×720 and 1920×1080 frames (`--scaled-decode`).
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
-use framewire::jpeg::{decode_rgb, validate, Limits};
+use framewire::vision::jpeg::{decode_rgb, validate, Limits};
 
 fn bench(c: &mut Criterion) {
-    let limits = Limits { max_bytes: 8 << 20, max_pixels: 40_000_000, max_side: 16_384 };
+    let limits = Limits::default();
     let frames: [(&str, &[u8]); 3] = [
         ("640x480", include_bytes!("../tests/fixtures/photo_cat_640x480.jpg")),
         ("1280x720", include_bytes!("../tests/fixtures/photo_motorcycle_1280x720.jpg")),

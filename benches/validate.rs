@@ -2,12 +2,12 @@
 //! a decompression-bomb header that must be refused in microseconds.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
-use framewire::jpeg::{validate, Limits};
+use framewire::vision::jpeg::{validate, Limits};
 
 const FRAME: &[u8] = include_bytes!("../tests/fixtures/photo_cat_640x480.jpg");
 
 fn limits() -> Limits {
-    Limits { max_bytes: 8 << 20, max_pixels: 40_000_000, max_side: 16_384 }
+    Limits::default()
 }
 
 fn bench(c: &mut Criterion) {

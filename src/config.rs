@@ -11,9 +11,22 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::protocol::PipelineKind;
+use crate::vision::runtime::EngineKind;
+use crate::vision::track::TrackConfig;
 
 /// Largest side a frame may declare, in pixels (libjpeg-style hard cap; not configurable).
 pub const MAX_SIDE: u32 = 16_384;
+/// Default `--max-frame-bytes`: 8 MiB.
+pub const DEFAULT_MAX_FRAME_BYTES: usize = 8 * 1024 * 1024;
+/// Default `--max-pixels`: 40 MP.
+pub const DEFAULT_MAX_PIXELS: u64 = 40_000_000;
+/// Connections the admin listener (`--admin-listen`) serves at once; more are closed at once.
+/// Probes and scrapes are short and few: 16 is plenty, and bounds what a flood there can hold.
+pub const ADMIN_CONNECTIONS: usize = 16;
+/// Default `--max-scans`: 32. Cameras, browsers and libjpeg's standard progressions write at
+/// most about a dozen scans; a legal progression allows ~900 per component, each a pass over the
+/// whole image, so a small file could cost many times a normal decode.
+pub const DEFAULT_MAX_SCANS: u32 = 32;
 
 /// `framewire`: real-time video inference over WebSocket.
 #[derive(Debug, Parser)]
@@ -30,10 +43,10 @@ pub enum Command {
     /// Run the WebSocket inference server.
     Serve(ServeArgs),
     /// Load-test a running server (closed loop, open loop, idle sessions).
-    Bench(crate::loadgen::BenchArgs),
+    Bench(crate::client::bench::BenchArgs),
     /// Stream JPEG frames (a directory, one looped file, or MJPEG on stdin) to a server and
     /// print the results.
-    Stream(crate::stream::StreamArgs),
+    Stream(crate::client::stream::StreamArgs),
 }
 
 /// How log lines look.
@@ -62,6 +75,23 @@ pub struct ServeArgs {
     #[arg(long, env = "FRAMEWIRE_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
+    /// A second address for `/healthz`, `/metrics` and `/sessions` only, with its own small
+    /// connection budget ([`ADMIN_CONNECTIONS`]), so a flood on the public port cannot fail the
+    /// probes. When set, `/sessions` (it lists client addresses) is no longer served on the
+    /// public port. Default: none (everything on `--listen`).
+    #[arg(long, env = "FRAMEWIRE_ADMIN_LISTEN")]
+    pub admin_listen: Option<SocketAddr>,
+
+    /// Serve the demo page at `GET /`. Default `true`.
+    #[arg(long, env = "FRAMEWIRE_DEMO", default_value_t = true, action = clap::ArgAction::Set)]
+    pub demo: bool,
+
+    /// Let the demo page's `?ws=` parameter send the visitor's camera to a WebSocket on another
+    /// host than the page's. Default `false`: a link could otherwise stream a visitor's camera
+    /// to a stranger's server.
+    #[arg(long, env = "FRAMEWIRE_DEMO_REMOTE_WS", default_value_t = false, action = clap::ArgAction::Set)]
+    pub demo_remote_ws: bool,
+
     /// Directory with the shipped models (`ssd_mobilenet_v2_coco.onnx`, `coco.names`).
     /// Default: `models` (the repository's folder, found when started from the repo root).
     #[arg(long, env = "FRAMEWIRE_MODELS", default_value = "models")]
@@ -72,19 +102,38 @@ pub struct ServeArgs {
     #[arg(long, env = "FRAMEWIRE_DETECTOR")]
     pub detector: Option<PathBuf>,
 
-    /// Inference pool size in threads. Default 0 = number of CPU cores.
+    /// The engine that runs the models: `tract` (pure Rust, embedded, nothing to install) or
+    /// `onnxruntime` (ONNX Runtime from a shared library: ~2–3× faster on x86; see
+    /// `--onnxruntime-lib`). Default `tract`.
+    #[arg(long, env = "FRAMEWIRE_ENGINE", value_enum, default_value_t = EngineKind::Tract)]
+    pub engine: EngineKind,
+
+    /// The ONNX Runtime shared library for `--engine onnxruntime` (for example
+    /// `onnxruntime/capi/libonnxruntime.so.1.32.0` from the `onnxruntime` PyPI wheel). Default:
+    /// `ORT_DYLIB_PATH`, else `libonnxruntime.so` from the loader's search path.
+    #[arg(long, env = "FRAMEWIRE_ONNXRUNTIME_LIB")]
+    pub onnxruntime_lib: Option<PathBuf>,
+
+    /// Frame workers (each frame runs on one; a frame that is alone also uses the idle cores).
+    /// Default 0 = number of CPU cores.
     #[arg(long, env = "FRAMEWIRE_THREADS", default_value_t = 0)]
     pub threads: usize,
 
     /// Largest accepted frame (one WebSocket message), in bytes. Default 8 MiB: a 4K
     /// camera JPEG is 1–3 MiB; anything bigger is refused before it is buffered whole.
-    #[arg(long, env = "FRAMEWIRE_MAX_FRAME_BYTES", default_value_t = 8 * 1024 * 1024)]
+    #[arg(long, env = "FRAMEWIRE_MAX_FRAME_BYTES", default_value_t = DEFAULT_MAX_FRAME_BYTES)]
     pub max_frame_bytes: usize,
 
     /// Largest accepted frame area, in pixels (width × height, from the JPEG header).
     /// Default 40 000 000 (40 MP): bounds decode memory to ~120 MB per frame in flight.
-    #[arg(long, env = "FRAMEWIRE_MAX_PIXELS", default_value_t = 40_000_000)]
+    #[arg(long, env = "FRAMEWIRE_MAX_PIXELS", default_value_t = DEFAULT_MAX_PIXELS)]
     pub max_pixels: u64,
+
+    /// Most scans a progressive frame may have; more is refused as `unsupported` from the
+    /// header walk, before decoding. Default 32 (cameras and browsers write about a dozen at
+    /// most). A progressive frame's decode cost is bounded by max-pixels × max-scans.
+    #[arg(long, env = "FRAMEWIRE_MAX_SCANS", default_value_t = DEFAULT_MAX_SCANS)]
+    pub max_scans: u32,
 
     /// Most concurrent sessions; more get HTTP 503 with `Retry-After`. Default 256.
     #[arg(long, env = "FRAMEWIRE_MAX_SESSIONS", default_value_t = 256)]
@@ -140,6 +189,31 @@ pub struct ServeArgs {
     #[arg(long, env = "FRAMEWIRE_MAX_WRITE_BUFFER", default_value_t = 1024 * 1024)]
     pub max_write_buffer: usize,
 
+    /// Track objects across frames in sessions that do not choose with `?track=`: detections
+    /// get a `track_id` (ByteTrack). Default `false`.
+    #[arg(long, env = "FRAMEWIRE_TRACK", default_value_t = false, action = clap::ArgAction::Set)]
+    pub track: bool,
+
+    /// Tracking: a detection at or above this score takes part in the first association and
+    /// may start a track. Default 0.5 (ByteTrack's `track_thresh`).
+    #[arg(long, env = "FRAMEWIRE_TRACK_THRESH", default_value_t = 0.5)]
+    pub track_thresh: f32,
+
+    /// Tracking: an unmatched detection starts a new track only at or above this score.
+    /// Default 0.6 (ByteTrack's `track_thresh + 0.1`).
+    #[arg(long, env = "FRAMEWIRE_TRACK_NEW_THRESH", default_value_t = 0.6)]
+    pub track_new_thresh: f32,
+
+    /// Tracking: the smallest IoU of a track's predicted box and a detection that may match.
+    /// Default 0.2 (ByteTrack's `match_thresh` 0.8 on `1 - IoU`).
+    #[arg(long, env = "FRAMEWIRE_TRACK_MATCH_IOU", default_value_t = 0.2)]
+    pub track_match_iou: f32,
+
+    /// Tracking: processed frames a lost track is kept (and can be found again) before it is
+    /// removed. Default 30 (ByteTrack's `track_buffer`).
+    #[arg(long, env = "FRAMEWIRE_TRACK_BUFFER", default_value_t = 30)]
+    pub track_buffer: u32,
+
     /// Log line format: `text` or `json`. Default `text`. Verbosity follows `RUST_LOG`
     /// (default `info`: start-up, one line per session start and end, warnings).
     #[arg(long, env = "FRAMEWIRE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -164,11 +238,21 @@ pub enum ConfigError {
 pub struct Config {
     /// See [`ServeArgs::listen`].
     pub listen: SocketAddr,
+    /// See [`ServeArgs::admin_listen`].
+    pub admin_listen: Option<SocketAddr>,
+    /// See [`ServeArgs::demo`].
+    pub demo: bool,
+    /// See [`ServeArgs::demo_remote_ws`].
+    pub demo_remote_ws: bool,
     /// See [`ServeArgs::models`].
     pub models: PathBuf,
     /// See [`ServeArgs::detector`].
     pub detector: Option<PathBuf>,
-    /// Inference pool threads (≥ 1, already resolved from 0 = cores).
+    /// See [`ServeArgs::engine`].
+    pub engine: EngineKind,
+    /// See [`ServeArgs::onnxruntime_lib`].
+    pub onnxruntime_lib: Option<PathBuf>,
+    /// Frame workers (≥ 1, already resolved from 0 = cores).
     pub threads: usize,
     /// See [`ServeArgs::max_frame_bytes`].
     pub max_frame_bytes: usize,
@@ -176,6 +260,8 @@ pub struct Config {
     pub max_pixels: u64,
     /// See [`MAX_SIDE`].
     pub max_side: u32,
+    /// See [`ServeArgs::max_scans`].
+    pub max_scans: u32,
     /// See [`ServeArgs::max_sessions`].
     pub max_sessions: usize,
     /// See [`ServeArgs::idle_timeout`].
@@ -198,6 +284,10 @@ pub struct Config {
     pub ocr_max_lines: usize,
     /// See [`ServeArgs::scaled_decode`].
     pub scaled_decode: bool,
+    /// See [`ServeArgs::track`].
+    pub track: bool,
+    /// The tracker's parameters (`--track-*`).
+    pub tracking: TrackConfig,
 }
 
 fn seconds(flag: &'static str, v: f64) -> Result<Duration, ConfigError> {
@@ -217,6 +307,9 @@ impl ServeArgs {
         if self.max_pixels == 0 || self.max_pixels > u64::from(MAX_SIDE) * u64::from(MAX_SIDE) {
             return bad("max-pixels", "must be between 1 and 16384×16384");
         }
+        if !(1..=10_000).contains(&self.max_scans) {
+            return bad("max-scans", "must be between 1 and 10000");
+        }
         if self.max_sessions == 0 || self.max_sessions > 100_000 {
             return bad("max-sessions", "must be between 1 and 100000");
         }
@@ -232,6 +325,18 @@ impl ServeArgs {
         if !(1..=1000).contains(&self.ocr_max_lines) {
             return bad("ocr-max-lines", "must be within [1, 1000]");
         }
+        for (flag, v) in [
+            ("track-thresh", self.track_thresh),
+            ("track-new-thresh", self.track_new_thresh),
+            ("track-match-iou", self.track_match_iou),
+        ] {
+            if !(v.is_finite() && v > 0.0 && v <= 1.0) {
+                return bad(flag, "must be within (0, 1]");
+            }
+        }
+        if !(1..=10_000).contains(&self.track_buffer) {
+            return bad("track-buffer", "must be between 1 and 10000 frames");
+        }
         if self.max_write_buffer < 64 * 1024 {
             return bad("max-write-buffer", "must be at least 64 KiB");
         }
@@ -239,12 +344,18 @@ impl ServeArgs {
             if self.threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { self.threads };
         Ok(Config {
             listen: self.listen,
+            admin_listen: self.admin_listen,
+            demo: self.demo,
+            demo_remote_ws: self.demo_remote_ws,
             models: self.models.clone(),
             detector: self.detector.clone(),
+            engine: self.engine,
+            onnxruntime_lib: self.onnxruntime_lib.clone(),
             threads,
             max_frame_bytes: self.max_frame_bytes,
             max_pixels: self.max_pixels,
             max_side: MAX_SIDE,
+            max_scans: self.max_scans,
             max_sessions: self.max_sessions,
             idle_timeout: seconds("idle-timeout", self.idle_timeout)?,
             handshake_timeout: seconds("handshake-timeout", self.handshake_timeout)?,
@@ -256,6 +367,14 @@ impl ServeArgs {
             ocr_max_side: self.ocr_max_side,
             ocr_max_lines: self.ocr_max_lines,
             scaled_decode: self.scaled_decode,
+            track: self.track,
+            tracking: TrackConfig {
+                track_thresh: self.track_thresh,
+                new_track_thresh: self.track_new_thresh,
+                match_iou: self.track_match_iou,
+                lost_buffer: self.track_buffer,
+                ..TrackConfig::default()
+            },
         })
     }
 }

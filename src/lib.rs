@@ -1,39 +1,47 @@
 //! framewire: a native real-time video inference server.
 //!
 //! A client opens a WebSocket to `/ws/video/stream` and sends JPEG frames as binary messages;
-//! each frame is validated ([`jpeg`]), decoded, run through the detector and OCR ([`model`],
-//! [`ocr_post`]) on a shared pool ([`pipeline`]) and answered with a JSON result ([`protocol`]) by its session
-//! ([`session`]). The [`server`] accepts connections and answers the plain HTTP endpoints
-//! (health, [`metrics`], sessions, the demo page); [`config`] holds every limit. [`loadgen`]
-//! (`framewire bench`) and [`stream`] (`framewire stream`) are the clients. `main.rs`
-//! is only the command line on top of this library, so tests, benches and fuzz targets reach
-//! everything here.
+//! each frame is answered with a JSON result. The map of the crate, in the order a frame meets
+//! it:
+//!
+//! - [`server`]: the acceptor thread, admission, the plain HTTP endpoints (health, metrics,
+//!   sessions, the demo page), the connection's byte stream and the `poll(2)` wake-ups;
+//! - [`session`]: the per-connection loop, its counters, and the latest-frame-wins
+//!   [`session::slot`] as a pure type;
+//! - [`scheduler`]: the shared pool that runs frames, and the job and result types;
+//! - [`vision`]: what happens to a frame: [`vision::jpeg`] (validate, decode, the one marker
+//!   walk), [`vision::detect`] (SSD, YOLO, NMS), [`vision::ocr`] (text detection + DB,
+//!   recognition + CTC), [`vision::cv`] (the OpenCV/pyclipper-exact ports, one file each),
+//!   [`vision::runtime`] (the only place that knows which engine runs a network),
+//!   [`vision::parallel`] (how many cores a frame may use) and [`vision::track`] (ByteTrack);
+//! - [`protocol`]: the wire format; [`config`]: every flag and limit; [`metrics`], [`logging`];
+//! - [`client`]: `framewire stream` and `framewire bench`.
+//!
+//! `main.rs` is only the command line on top of this library, so tests, benches and fuzz targets
+//! reach everything here.
 
+pub mod client;
 pub mod config;
-pub mod image;
-pub mod jpeg;
-pub mod loadgen;
 pub mod logging;
 pub mod metrics;
-pub mod model;
-pub mod nms;
-pub mod ocr_post;
-pub mod pipeline;
-pub mod preprocess;
 pub mod protocol;
+pub mod scheduler;
 pub mod server;
 pub mod session;
-pub mod stream;
-pub mod wake;
-pub mod yolo;
+pub mod vision;
 
 use std::sync::Arc;
 
-/// Text detector input sizes whose plans are built at start-up: a 640×480 frame, and 720p /
-/// 1080p frames shrunk to the default `--ocr-max-side` of 960. Other sizes are built on first use.
+use vision::detect::Detector;
+use vision::ocr::{detection, TextDetector, TextRecognizer};
+use vision::runtime::onnxruntime::OrtStartError;
+use vision::runtime::{EngineKind, LoadReport, ModelError, Runtime};
+
+/// Text detector input sizes prepared at start-up: a 640×480 frame, and 720p / 1080p frames
+/// shrunk to the default `--ocr-max-side` of 960. Other sizes are prepared on first use.
 const TEXT_DET_PRESET_SIZES: [(usize, usize); 2] = [(640, 480), (960, 544)];
 
-fn log_load(r: &model::LoadReport) {
+fn log_load(r: &LoadReport) {
     log::info!(
         "loaded {} model {} input={:?} in {:.2} s",
         r.family,
@@ -43,29 +51,34 @@ fn log_load(r: &model::LoadReport) {
     );
 }
 
-/// Load every model and build the pool: what `framewire serve` runs.
-pub fn build_engine(config: &config::Config) -> Result<pipeline::Engine, StartError> {
+/// Load every model and build the scheduler: what `framewire serve` runs.
+pub fn build_scheduler(config: &config::Config) -> Result<scheduler::Scheduler, StartError> {
+    let runtime = match config.engine {
+        EngineKind::Tract => Runtime::tract(config.threads),
+        EngineKind::OnnxRuntime => Runtime::onnxruntime(config.onnxruntime_lib.as_deref(), config.threads)?,
+    };
+    log::info!("engine: {}", runtime.describe());
     let detector = match &config.detector {
-        Some(path) => model::Detector::load_yolo(path, &config.models)?,
-        None => model::Detector::load_ssd(&config.models)?,
+        Some(path) => Detector::load_yolo(&runtime, path, &config.models)?,
+        None => Detector::load_ssd(&runtime, &config.models)?,
     };
     log_load(detector.report());
     let sizes: Vec<(usize, usize)> =
-        TEXT_DET_PRESET_SIZES.iter().map(|&(w, h)| ocr_post::det_input_size(w, h, config.ocr_max_side)).collect();
-    let text_detector = model::TextDetector::load(&config.models, &sizes)?;
+        TEXT_DET_PRESET_SIZES.iter().map(|&(w, h)| detection::det_input_size(w, h, config.ocr_max_side)).collect();
+    let text_detector = TextDetector::load(&runtime, &config.models, &sizes)?;
     log_load(text_detector.report());
-    let recognizer = model::TextRecognizer::load(&config.models)?;
+    let recognizer = TextRecognizer::load(&runtime, &config.models)?;
     log_load(recognizer.report());
-    let ocr = pipeline::OcrSettings { max_side: config.ocr_max_side, max_lines: config.ocr_max_lines };
-    let settings = pipeline::Settings { min_score: config.min_score, ocr, scaled_decode: config.scaled_decode };
-    let processor = Arc::new(pipeline::VisionPipeline::new(detector, text_detector, recognizer, settings));
-    let engine = pipeline::Engine::new(config.threads, processor)?;
+    let ocr = vision::OcrSettings { max_side: config.ocr_max_side, max_lines: config.ocr_max_lines };
+    let settings = vision::Settings { min_score: config.min_score, ocr, scaled_decode: config.scaled_decode };
+    let processor = Arc::new(vision::VisionPipeline::new(detector, text_detector, recognizer, settings));
+    let scheduler = scheduler::Scheduler::new(config.threads, processor)?;
     log::info!(
-        "inference pool: {} thread(s), scaled decode for detect {}",
-        engine.threads(),
+        "frame workers: {}, scaled decode for detect {}",
+        scheduler.threads(),
         if config.scaled_decode { "on" } else { "off" }
     );
-    Ok(engine)
+    Ok(scheduler)
 }
 
 /// Why the server could not start.
@@ -73,8 +86,11 @@ pub fn build_engine(config: &config::Config) -> Result<pipeline::Engine, StartEr
 pub enum StartError {
     /// A model could not be loaded.
     #[error(transparent)]
-    Model(#[from] model::ModelError),
-    /// The inference pool could not be built.
-    #[error("cannot build the inference pool: {0}")]
-    Pool(#[from] rayon::ThreadPoolBuildError),
+    Model(#[from] ModelError),
+    /// The ONNX Runtime library could not be loaded (`--engine onnxruntime`).
+    #[error(transparent)]
+    Engine(#[from] OrtStartError),
+    /// The frame workers could not be started.
+    #[error("cannot start the frame workers: {0}")]
+    Workers(#[from] std::io::Error),
 }

@@ -2,8 +2,8 @@
 //!
 //! - `framewire serve`: bind the listener (answering "starting" while the models load), load
 //!   the models, then serve until SIGINT/SIGTERM;
-//! - `framewire bench`: the load client ([`framewire::loadgen`]);
-//! - `framewire stream`: the streaming client for scripts ([`framewire::stream`]).
+//! - `framewire bench`: the load client ([`framewire::client::bench`]);
+//! - `framewire stream`: the streaming client for scripts ([`framewire::client::stream`]).
 
 use std::sync::Arc;
 
@@ -28,15 +28,15 @@ fn main() -> anyhow::Result<()> {
             let handle = server.handle()?;
             log::info!("listening on ws://{}/ws/video/stream (starting: loading models)", handle.local_addr());
             let running = std::thread::Builder::new().name("fw-accept".into()).spawn(move || server.run())?;
-            let engine = match framewire::build_engine(&config) {
-                Ok(engine) => engine,
+            let scheduler = match framewire::build_scheduler(&config) {
+                Ok(scheduler) => scheduler,
                 Err(e) => {
                     handle.shutdown();
                     let _ = running.join();
                     return Err(e).context("cannot start the server");
                 }
             };
-            let _ = handle.set_engine(Arc::new(engine));
+            let _ = handle.set_scheduler(Arc::new(scheduler));
             if handle.is_shutting_down() {
                 log::info!("models loaded after a shutdown request: exiting");
             } else {
@@ -50,7 +50,7 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Bench(args) => {
             framewire::logging::init(LogFormat::Text);
-            let report = framewire::loadgen::run(&args)?;
+            let report = framewire::client::bench::run(&args)?;
             if args.json {
                 println!("{}", serde_json::to_string(&report)?);
             } else {
@@ -67,7 +67,7 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Stream(args) => {
             framewire::logging::init(LogFormat::Text);
-            let summary = framewire::stream::run(&args, &mut std::io::stdout().lock())
+            let summary = framewire::client::stream::run(&args, &mut std::io::stdout().lock())
                 .with_context(|| format!("streaming to {}", args.url))?;
             eprintln!("\r{}\x1b[K", summary.line());
             anyhow::ensure!(summary.ok(), "the stream did not end cleanly");

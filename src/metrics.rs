@@ -14,8 +14,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
-use crate::jpeg::FrameError;
 use crate::protocol::Timings;
+use crate::vision::jpeg::FrameError;
 
 /// The `reason` label of `framewire_frames_invalid_total`: a `FrameError` code.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -104,41 +104,23 @@ impl Metrics {
         for e in REASONS {
             let _ = m.frames_invalid.get_or_create(&ReasonLabel { reason: e.code() });
         }
-        registry.register("sessions_open", "WebSocket sessions open now", m.sessions_open.clone());
-        registry.register("sessions", "WebSocket sessions started since start-up", m.sessions_total.clone());
-        registry.register("frames_received", "Binary messages (frames) received", m.frames_received.clone());
-        registry.register(
-            "frames_processed",
-            "Frames the pipeline finished (a result or an internal error)",
-            m.frames_processed.clone(),
-        );
-        registry.register(
-            "frames_dropped",
-            "Frames replaced by a newer one before they ran (latest frame wins)",
-            m.frames_dropped.clone(),
-        );
-        registry.register("frames_invalid", "Frames refused, by reason code", m.frames_invalid.clone());
-        registry.register("results_sent", "Result messages sent", m.results_sent.clone());
-        registry.register(
-            "inference_errors",
-            "Frames answered with an `internal` error (a pipeline stage failed or panicked)",
-            m.inference_errors.clone(),
-        );
-        registry.register(
-            "pool_queue_depth",
-            "Frames handed to the inference pool and not yet started",
-            m.pool_queue_depth.clone(),
-        );
-        registry.register(
-            "stage_seconds",
-            "Per-frame time of each pipeline stage, as in the result's timings_ms",
-            m.stage_seconds.clone(),
-        );
-        registry.register(
-            "http_responses",
-            "Plain HTTP answers (health, metrics, refusals before an upgrade), by status",
-            m.http_responses.clone(),
-        );
+        // One line per family: name (prefixed `framewire_`), help, metric.
+        macro_rules! register {
+            ($($name:literal, $help:literal, $metric:expr;)*) => { $(registry.register($name, $help, $metric.clone());)* };
+        }
+        register! {
+            "sessions_open", "WebSocket sessions open now", m.sessions_open;
+            "sessions", "WebSocket sessions started since start-up", m.sessions_total;
+            "frames_received", "Binary messages (frames) received", m.frames_received;
+            "frames_processed", "Frames the pipeline finished (a result or an internal error)", m.frames_processed;
+            "frames_dropped", "Frames replaced by a newer one before they ran (latest frame wins)", m.frames_dropped;
+            "frames_invalid", "Frames refused, by reason code", m.frames_invalid;
+            "results_sent", "Result messages sent", m.results_sent;
+            "inference_errors", "Frames answered with an `internal` error (a stage failed or panicked)", m.inference_errors;
+            "pool_queue_depth", "Frames handed to the scheduler and not yet started", m.pool_queue_depth;
+            "stage_seconds", "Per-frame time of each pipeline stage, as in the result's timings_ms", m.stage_seconds;
+            "http_responses", "Plain HTTP answers (health, metrics, refusals before an upgrade), by status", m.http_responses;
+        }
         Metrics { registry, ..m }
     }
 

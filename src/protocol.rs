@@ -82,6 +82,9 @@ pub enum ServerMessage {
         pipeline: &'static str,
         /// Limits a frame must respect.
         limits: Limits,
+        /// Whether detections carry `track_id` (and `track_text`): `?track=true`, or the
+        /// server's `--track`.
+        track: bool,
     },
     /// The result of one frame, sent in increasing `frame_index` order.
     Result {
@@ -174,6 +177,10 @@ pub struct TextLine {
     /// Index in `detections` of the smallest detection box containing the line's centre
     /// (the detect → OCR link), or null (always null in the `ocr` pipeline).
     pub detection: Option<usize>,
+    /// With tracking: the `track_id` of the linked detection (absent without tracking or
+    /// without a tracked link).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub track_id: Option<u64>,
 }
 
 /// One detected object.
@@ -188,28 +195,57 @@ pub struct Detection {
     /// `[x1, y1, x2, y2]` in frame pixels, clipped to the frame.
     #[serde(rename = "box")]
     pub bbox: [f32; 4],
+    /// With tracking (`?track=true`): the object's id, unique within the session and never
+    /// reused, the same while the object is followed (absent without tracking, and for a
+    /// detection no track took).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub track_id: Option<u64>,
+    /// With tracking in `detect_ocr`: the track's best reading so far (the text of its linked
+    /// lines seen most often over its life, ties to the higher confidence); absent before any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub track_text: Option<String>,
 }
 
 /// Per-stage times of one frame, in milliseconds. Stages a pipeline does not run are absent.
 /// In `detect_ocr` the detector and the text detector run in parallel, so `total` is less than
 /// the sum when cores are free.
+/// Sent rounded to 0.01 ms (a value like `0.035042000000000004` helps nobody).
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct Timings {
-    /// From arrival to a pool thread taking it.
+    /// From arrival to a frame worker taking it.
+    #[serde(serialize_with = "centi")]
     pub queue: f64,
     /// JPEG decode.
+    #[serde(serialize_with = "centi")]
     pub decode: f64,
     /// Detector: preprocessing, model and post-processing.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "centi_opt")]
     pub detect: Option<f64>,
     /// Text detector: preprocessing, model and DB post-processing.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "centi_opt")]
     pub ocr_detect: Option<f64>,
     /// Recognition of every line (crops, recognizer, CTC decode).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "centi_opt")]
     pub ocr_recognize: Option<f64>,
     /// From arrival of the frame to its result being ready to send.
+    #[serde(serialize_with = "centi")]
     pub total: f64,
+}
+
+/// `v` rounded to two decimals.
+fn round2(v: f64) -> f64 {
+    (v * 100.0).round() / 100.0
+}
+
+fn centi<S: serde::Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(round2(*v))
+}
+
+fn centi_opt<S: serde::Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => s.serialize_some(&round2(*v)),
+        None => s.serialize_none(),
+    }
 }
 
 impl ServerMessage {

@@ -10,21 +10,24 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use framewire::config::{Config, OnInvalid};
-use framewire::jpeg::{decode_rgb, validate, JpegInfo, Limits};
-use framewire::pipeline::{Engine, ProcessError, Processed, Processor};
 use framewire::protocol::{FrameResult, PipelineKind, Timings};
+use framewire::scheduler::Scheduler;
+use framewire::server::poll::Shutdown;
 use framewire::session::{Session, SessionContext, SessionState};
-use framewire::wake::Shutdown;
+use framewire::vision::jpeg::{decode_rgb, validate, JpegInfo, Limits};
+use framewire::vision::{ProcessError, Processed, Processor};
 use tungstenite::protocol::{Role, WebSocketConfig};
 use tungstenite::WebSocket;
 
 /// The server's default limits (`framewire serve` with no flags).
-pub const LIMITS: Limits = Limits { max_bytes: 8 << 20, max_pixels: 40_000_000, max_side: 16384 };
+fn limits() -> Limits {
+    Limits::default()
+}
 
 /// `validate_jpeg`: arbitrary bytes through the header walk never panic; whatever it admits
 /// decodes to exactly the announced size, or is refused by the decoder.
 pub fn validate_jpeg(data: &[u8]) {
-    if let Ok(info) = validate(data, &LIMITS) {
+    if let Ok(info) = validate(data, &limits()) {
         if let Ok(img) = decode_rgb(data, &info, 1) {
             assert_eq!((img.width, img.height), (info.width as usize, info.height as usize));
             assert_eq!(img.data.len(), img.width * img.height * 3);
@@ -35,7 +38,7 @@ pub fn validate_jpeg(data: &[u8]) {
 /// `decode`: frames the header walk admits go through the strict decoder at every scale: Ok or
 /// Err, never a panic or an abort, and an Ok image has the documented scaled size.
 pub fn decode(data: &[u8]) {
-    let Ok(info) = validate(data, &LIMITS) else { return };
+    let Ok(info) = validate(data, &limits()) else { return };
     for denom in [1u8, 2, 4, 8] {
         if let Ok(img) = decode_rgb(data, &info, denom) {
             let d = u32::from(denom);
@@ -56,7 +59,7 @@ impl Processor for EmptyResultPlumbingStandIn {
     }
 }
 
-/// Built once: a 1-thread engine, 64 KiB frames, 200 ms idle timeout, sessions stay open after
+/// Built once: a 1-thread scheduler, 64 KiB frames, 200 ms idle timeout, sessions stay open after
 /// an invalid frame (more of the state machine is reachable).
 fn context() -> SessionContext {
     static CTX: OnceLock<SessionContext> = OnceLock::new();
@@ -68,10 +71,10 @@ fn context() -> SessionContext {
         config.max_frame_bytes = 64 * 1024;
         config.idle_timeout = Duration::from_millis(200);
         config.on_invalid = OnInvalid::Continue;
-        let engine = Engine::new(1, Arc::new(EmptyResultPlumbingStandIn)).expect("1-thread pool");
+        let scheduler = Scheduler::new(1, Arc::new(EmptyResultPlumbingStandIn)).expect("1-thread pool");
         SessionContext {
             config: Arc::new(config),
-            engine: Arc::new(engine),
+            scheduler: Arc::new(scheduler),
             shutdown: Arc::new(Shutdown::new().expect("shutdown pipe")),
             metrics: Arc::default(),
         }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use framewire::config::OnInvalid;
 
 use crate::protocol::Msg;
-use crate::support::{config, engine, fixture, TestServer};
+use crate::support::{config, fixture, scheduler, TestServer};
 
 /// A masked client frame header (mask key 0, so the payload goes out as is).
 fn frame_header(opcode: u8, fin: bool, len: u64) -> Vec<u8> {
@@ -101,7 +101,7 @@ fn a_64_mib_message_is_refused_from_its_header() {
 fn an_oversized_fragmented_message_is_refused() {
     let mut cfg = config();
     cfg.max_frame_bytes = 256 * 1024;
-    let server = TestServer::start_with(cfg, engine());
+    let server = TestServer::start_with(cfg, scheduler());
     let mut s = raw_session(&server);
     // Two fragments of 200 KiB: each under the frame limit, together over the message limit.
     let part = vec![0xAAu8; 200 * 1024];
@@ -160,7 +160,7 @@ fn a_client_that_never_reads_is_dropped_when_its_write_buffer_fills() {
     let mut cfg = config();
     cfg.max_write_buffer = 64 * 1024;
     cfg.on_invalid = OnInvalid::Continue;
-    let server = TestServer::start_with(cfg, engine());
+    let server = TestServer::start_with(cfg, scheduler());
     let mut s = raw_session(&server);
     // Shrink our receive buffer so the server's side fills sooner.
     set_option(&s, libc::SO_RCVBUF, 4096 as libc::c_int);
@@ -201,4 +201,155 @@ fn a_client_that_never_reads_is_dropped_when_its_write_buffer_fills() {
     server.wait_until("the flooding session to be dropped", |h| h.sessions().len() == 1);
     let _ = s.shutdown(Shutdown::Both);
     assert!(matches!(other.round_trip(&fixture("photo_cat_640x480.jpg")), Msg::Result { .. }));
+}
+
+/// Read server→client frames from a raw stream until `want` says enough (or 20 s pass): returns
+/// (opcode, payload) pairs.
+fn read_frames(s: &mut TcpStream, want: impl Fn(&[(u8, Vec<u8>)]) -> bool) -> Vec<(u8, Vec<u8>)> {
+    s.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (mut buf, mut frames) = (Vec::new(), Vec::new());
+    let mut chunk = [0u8; 16 * 1024];
+    while !want(&frames) && Instant::now() < deadline {
+        match s.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(_) => {}
+        }
+        loop {
+            if buf.len() < 2 {
+                break;
+            }
+            let op = buf[0] & 0x0F;
+            let (mut len, mut at) = (usize::from(buf[1] & 0x7F), 2);
+            if len == 126 {
+                if buf.len() < 4 {
+                    break;
+                }
+                len = usize::from(u16::from_be_bytes([buf[2], buf[3]]));
+                at = 4;
+            }
+            if buf.len() < at + len {
+                break;
+            }
+            frames.push((op, buf[at..at + len].to_vec()));
+            buf.drain(..at + len);
+        }
+    }
+    frames
+}
+
+/// 100 pings in one TCP write get 100 pongs: a read turn that stops at its cap goes on with
+/// what is already buffered instead of sleeping on a socket that has nothing new.
+#[test]
+fn a_hundred_pings_in_one_write_get_a_hundred_pongs() {
+    let server = TestServer::start();
+    let mut s = raw_session(&server);
+    let mut burst = Vec::new();
+    for i in 0..100u8 {
+        burst.extend(frame_header(0x9, true, 1));
+        burst.push(i);
+    }
+    s.write_all(&burst).unwrap();
+    let pongs = |f: &[(u8, Vec<u8>)]| f.iter().filter(|(op, _)| *op == 0xA).count();
+    let frames = read_frames(&mut s, |f| pongs(f) >= 100);
+    assert_eq!(pongs(&frames), 100);
+    let payloads: Vec<u8> = frames.iter().filter(|(op, _)| *op == 0xA).map(|(_, p)| p[0]).collect();
+    assert_eq!(payloads, (0..100).collect::<Vec<u8>>(), "in order");
+}
+
+/// Frames that arrive in the same TCP write as the upgrade request are answered (they sit in
+/// tungstenite's buffer, where poll(2) cannot see them).
+#[test]
+fn frames_sent_with_the_upgrade_request_are_answered() {
+    let server = TestServer::start();
+    let mut s = TcpStream::connect(server.handle.local_addr()).unwrap();
+    let jpeg = fixture("photo_cat_640x480.jpg");
+    let mut bytes = crate::support::upgrade_request("/ws/video/stream?pipeline=detect").into_bytes();
+    for _ in 0..2 {
+        bytes.extend(frame_header(0x2, true, jpeg.len() as u64));
+        bytes.extend_from_slice(&jpeg);
+    }
+    s.write_all(&bytes).unwrap();
+    // The 101 head, then session_started, then per frame a result (or the first one dropped).
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&head));
+    let texts = |f: &[(u8, Vec<u8>)]| -> Vec<Msg> {
+        f.iter().filter(|(op, _)| *op == 1).map(|(_, p)| serde_json::from_slice(p).unwrap()).collect()
+    };
+    let answered = |m: &[Msg]| m.iter().any(|m| matches!(m, Msg::Result { frame_index: 1, .. }));
+    let frames = read_frames(&mut s, |f| answered(&texts(f)));
+    let msgs = texts(&frames);
+    assert!(matches!(msgs.first(), Some(Msg::SessionStarted { .. })), "{msgs:?}");
+    assert!(answered(&msgs), "the second frame was never answered: {msgs:?}");
+}
+
+/// `tests/fixtures/jpeg/progressive.jpg` with its last scan repeated until it has `scans`.
+fn scan_bomb(scans: usize) -> Vec<u8> {
+    use framewire::vision::jpeg::markers::{Markers, EOI, SOS};
+    let data = fixture("jpeg/progressive.jpg");
+    let segs: Vec<_> = Markers::new(&data).map(|s| s.unwrap()).collect();
+    let last = segs.iter().rposition(|s| s.marker == SOS).unwrap();
+    let (start, eoi) = (segs[last - 1].end, segs.last().unwrap().end - 2);
+    let have = segs.iter().filter(|s| s.marker == SOS).count();
+    let mut out = data[..eoi].to_vec();
+    for _ in have..scans {
+        out.extend_from_slice(&data[start..eoi]);
+    }
+    out.extend_from_slice(&[0xFF, EOI]);
+    out
+}
+
+/// A progressive frame with more scans than `--max-scans` is refused as `unsupported` from the
+/// header walk; the session goes on (with `--on-invalid continue`) and answers a good frame.
+#[test]
+fn a_progressive_scan_bomb_is_refused_before_decoding() {
+    let cfg = framewire::config::Config { on_invalid: OnInvalid::Continue, ..config() };
+    let server = TestServer::start_with(cfg, scheduler());
+    let mut c = server.client();
+    match c.round_trip(&scan_bomb(900)) {
+        Msg::Error { error, detail, frame_index } => {
+            assert_eq!(
+                (error.as_str(), detail.as_deref(), frame_index),
+                ("invalid_frame", Some("unsupported"), Some(0))
+            );
+        }
+        m => panic!("{m:?}"),
+    }
+    // (A repeated refinement scan is not a valid progression: it only serves to count.)
+    assert!(matches!(c.round_trip(&fixture("jpeg/progressive.jpg")), Msg::Result { frame_index: 1, .. }));
+}
+
+/// Clients that connect, send one frame and leave, over and over: their frames are dropped
+/// from the queue count when they go (and discarded undecoded), so the queue never holds more
+/// than one frame per live session and a live session keeps being answered.
+#[test]
+fn frames_of_sessions_that_are_gone_leave_the_queue() {
+    let server = TestServer::start();
+    let frame = fixture("photo_cat_640x480.jpg");
+    let mut live = server.client_at("/ws/video/stream?pipeline=detect");
+    assert!(matches!(live.round_trip(&frame), Msg::Result { .. }));
+    let queue_depth = || {
+        let (_, body) = crate::support::http_status(&server, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+        body.lines()
+            .find_map(|l| l.strip_prefix("framewire_pool_queue_depth "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .expect("queue depth metric")
+    };
+    for _ in 0..60 {
+        let mut c = server.client_at("/ws/video/stream?pipeline=detect");
+        c.send_frame(&frame);
+        let _ = c.ws.close(None);
+        let _ = c.ws.flush();
+    }
+    // Once their threads are gone, only live sessions may hold a queued frame.
+    server.wait_until("the leavers' sessions to end", |h| h.sessions().len() == 1);
+    let depth = queue_depth();
+    assert!(depth <= 1.0, "queue depth {depth} with one live session");
+    assert!(matches!(live.round_trip(&frame), Msg::Result { .. }), "the live session is still answered");
 }

@@ -4,13 +4,14 @@
 use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, Sender};
-use framewire::jpeg::JpegInfo;
-use framewire::pipeline::{Engine, ProcessError, Processed, Processor};
 use framewire::protocol::PipelineKind;
+use framewire::scheduler::Scheduler;
+use framewire::vision::jpeg::JpegInfo;
+use framewire::vision::{ProcessError, Processed, Processor};
 use serde::Deserialize;
 
 use crate::protocol::Msg;
-use crate::support::{config, empty_result, engine, fixture, http_status, upgrade_request, TestServer};
+use crate::support::{config, empty_result, fixture, http_status, scheduler, upgrade_request, TestServer};
 
 /// `GET /sessions` items, pinned: an added or renamed field fails here.
 #[derive(Debug, Deserialize)]
@@ -142,8 +143,8 @@ fn while_starting_healthz_is_503_and_sessions_wait_for_the_engine() {
     let (code, metrics) = get(&server, "/metrics");
     assert_eq!(code, 200);
     assert_eq!(metric(&metrics, "framewire_pool_queue_depth"), Some(0.0), "{metrics}");
-    assert!(server.handle.set_engine(engine()).is_ok());
-    assert!(server.handle.set_engine(engine()).is_err(), "the engine is set once");
+    assert!(server.handle.set_scheduler(scheduler()).is_ok());
+    assert!(server.handle.set_scheduler(scheduler()).is_err(), "the engine is set once");
     assert_eq!(get(&server, "/healthz"), (200, "ok\n".to_string()));
     let mut c = server.client_at("/ws/video/stream?pipeline=detect");
     match c.round_trip(&fixture("photo_cat_640x480.jpg")) {
@@ -158,7 +159,7 @@ fn while_starting_healthz_is_503_and_sessions_wait_for_the_engine() {
 fn healthz_says_full_at_the_session_limit() {
     let mut cfg = config();
     cfg.max_sessions = 1;
-    let server = TestServer::start_with(cfg, engine());
+    let server = TestServer::start_with(cfg, scheduler());
     let c = server.client();
     assert_eq!(get(&server, "/healthz"), (503, "full\n".into()));
     drop(c);
@@ -182,7 +183,7 @@ impl Processor for GatedPlumbingStandIn {
 #[test]
 fn while_draining_healthz_is_503_and_new_sessions_are_refused_with_gated_plumbing_stand_in() {
     let (open, gate): (Sender<()>, Receiver<()>) = crossbeam_channel::bounded(1);
-    let engine = Arc::new(Engine::new(1, Arc::new(GatedPlumbingStandIn { gate })).unwrap());
+    let engine = Arc::new(Scheduler::new(1, Arc::new(GatedPlumbingStandIn { gate })).unwrap());
     let server = TestServer::start_with(config(), engine);
     let mut c = server.client();
     c.send_frame(&fixture("photo_cat_640x480.jpg"));
@@ -195,4 +196,54 @@ fn while_draining_healthz_is_503_and_new_sessions_are_refused_with_gated_plumbin
     let (code, reason, msgs) = c.until_close();
     assert!(matches!(msgs.as_slice(), [Msg::Result { frame_index: 0, .. }]), "{msgs:?}");
     assert_eq!((code, reason.as_str()), (1001, "shutdown"));
+}
+
+/// `GET path` on another address than the public port.
+fn get_at(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes()).unwrap();
+    let mut raw = String::new();
+    let _ = s.read_to_string(&mut raw);
+    let code = raw.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (code, raw.split_once("\r\n\r\n").map_or(String::new(), |(_, b)| b.to_string()))
+}
+
+/// With `--admin-listen`, the probes and `/sessions` answer there, `/sessions` leaves the public
+/// port, the stream endpoint and the demo page are not on the admin port, and idle connections
+/// filling the public port's budget do not fail the probes.
+#[test]
+fn the_admin_port_serves_the_probes_whatever_holds_the_public_port() {
+    let mut cfg = config();
+    cfg.admin_listen = Some("127.0.0.1:0".parse().unwrap());
+    cfg.max_sessions = 1; // public connection budget: 2 × 1 + 64 = 66
+    let server = TestServer::start_with(cfg, scheduler());
+    let admin = server.handle.admin_addr().expect("admin address");
+    assert_eq!(get_at(admin, "/healthz"), (200, "ok\n".into()));
+    assert_eq!(get_at(admin, "/sessions"), (200, "[]".into()));
+    assert_eq!(get_at(admin, "/metrics").0, 200);
+    assert_eq!(get_at(admin, "/").0, 404, "no demo page on the admin port");
+    assert_eq!(get_at(admin, "/ws/video/stream").0, 404, "no stream endpoint on the admin port");
+    assert_eq!(get(&server, "/sessions").0, 404, "/sessions lists client addresses: admin port only");
+    assert_eq!(get(&server, "/healthz").0, 200, "the public port still answers probes");
+    // Idle connections that never send a byte hold the public port's whole budget.
+    let idle: Vec<_> = (0..70).map(|_| std::net::TcpStream::connect(server.handle.local_addr()).unwrap()).collect();
+    server.wait_until("the public budget to fill", |h| h.connections() >= 66);
+    assert_eq!(get_at(admin, "/healthz"), (200, "ok\n".into()), "the probe still answers");
+    drop(idle);
+}
+
+#[test]
+fn the_demo_page_can_be_turned_off_and_keeps_the_camera_on_its_own_host() {
+    let server = TestServer::start();
+    let (code, page) = get(&server, "/");
+    assert_eq!(code, 200);
+    assert!(page.contains("const REMOTE_WS_ALLOWED = false;"), "by default ?ws= may not leave this host");
+    let cfg = framewire::config::Config { demo: false, ..config() };
+    let off = TestServer::start_with(cfg, scheduler());
+    assert_eq!(get(&off, "/").0, 404);
+    let cfg = framewire::config::Config { demo_remote_ws: true, ..config() };
+    let remote = TestServer::start_with(cfg, scheduler());
+    assert!(get(&remote, "/").1.contains("const REMOTE_WS_ALLOWED = true;"));
 }

@@ -2,11 +2,15 @@
 //! loopback, real JPEG frames and the shipped model.
 
 mod cli;
+mod cv;
 mod fuzz_replay;
 mod hostile;
 mod http;
 mod ocr;
+mod ocr_reference;
 mod protocol;
+mod scheduler;
 mod server;
 mod session;
 mod support;
+mod tracking;

@@ -5,7 +5,9 @@
 use std::collections::HashMap;
 
 use crate::protocol::{FrameResult, Msg};
-use crate::support::{config, engine, fixture, TestServer};
+use framewire::vision::runtime::EngineKind;
+
+use crate::support::{config_on, engines, fixture, scheduler_on, TestServer};
 
 #[derive(serde::Deserialize)]
 struct Truth {
@@ -29,13 +31,21 @@ fn squash(s: &str) -> String {
     s.chars().filter(|c| !c.is_whitespace()).collect()
 }
 
+/// On every engine.
 #[test]
 fn every_line_of_the_text_frames_is_read_exactly() {
+    for engine in engines() {
+        every_line_of_the_text_frames_is_read_exactly_on(engine);
+    }
+}
+
+fn every_line_of_the_text_frames_is_read_exactly_on(engine: EngineKind) {
     let truth: Truth = serde_json::from_slice(&fixture("text_truth.json")).unwrap();
-    let server = TestServer::start();
+    let server = TestServer::start_on(engine);
     let mut c = server.client_at("/ws/video/stream?pipeline=ocr");
     for (name, lines) in &truth.frames {
         let r = result(c.round_trip(&fixture(name)));
+        let name = format!("{name} on {engine:?}");
         assert!(r.detections.is_none(), "the ocr pipeline runs no detector");
         let texts = r.texts.expect("texts");
         for want in lines {
@@ -67,12 +77,18 @@ fn a_frame_without_text_has_no_lines() {
 
 /// `detect_ocr` (the server default) links each line to the smallest detection containing its
 /// centre; the link is checked against an independent computation, and it must link at least
-/// one line on the text-on-object frames.
+/// one line on the text-on-object frames. On every engine.
 #[test]
 fn detect_ocr_links_lines_to_the_objects_they_sit_on() {
+    for engine in engines() {
+        detect_ocr_links_lines_on(engine);
+    }
+}
+
+fn detect_ocr_links_lines_on(engine: EngineKind) {
     let server = TestServer::start_with(
-        framewire::config::Config { pipeline: framewire::protocol::PipelineKind::DetectOcr, ..config() },
-        engine(),
+        framewire::config::Config { pipeline: framewire::protocol::PipelineKind::DetectOcr, ..config_on(engine) },
+        scheduler_on(engine),
     );
     let mut c = server.client();
     let mut linked = 0;

@@ -7,7 +7,7 @@ use serde::Deserialize;
 #[derive(Debug, Deserialize, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Msg {
-    SessionStarted { session_id: String, protocol: u32, pipeline: String, limits: Limits },
+    SessionStarted { session_id: String, protocol: u32, pipeline: String, limits: Limits, track: bool },
     Result { frame_index: u64, result: FrameResult, dropped_frames: u64, timings_ms: Timings },
     FrameDropped { frame_index: u64, dropped_frames: u64 },
     SlowDown { dropped_frames: u64, suggested_fps: u32 },
@@ -41,6 +41,8 @@ pub struct TextLine {
     pub bbox: [f32; 4],
     pub polygon: [[f32; 2]; 4],
     pub detection: Option<usize>,
+    /// With tracking only: the linked detection's track.
+    pub track_id: Option<u64>,
 }
 
 #[derive(Debug, Deserialize, PartialEq)]
@@ -51,6 +53,10 @@ pub struct Detection {
     pub score: f32,
     #[serde(rename = "box")]
     pub bbox: [f32; 4],
+    /// With tracking only.
+    pub track_id: Option<u64>,
+    /// With tracking only, once the track has a reading.
+    pub track_text: Option<String>,
 }
 
 #[derive(Debug, Deserialize, PartialEq)]
@@ -70,7 +76,7 @@ fn pinned_types_refuse_unknown_fields() {
     assert_eq!(serde_json::from_str::<Msg>(ok).unwrap(), Msg::FrameDropped { frame_index: 3, dropped_frames: 1 });
     let extra = r#"{"type":"frame_dropped","frame_index":3,"dropped_frames":1,"x":0}"#;
     assert!(serde_json::from_str::<Msg>(extra).is_err());
-    let nested = r#"{"type":"session_started","session_id":"a","protocol":1,"pipeline":"detect","limits":{"max_frame_bytes":1,"max_pixels":2,"y":3}}"#;
+    let nested = r#"{"type":"session_started","session_id":"a","protocol":1,"pipeline":"detect","limits":{"max_frame_bytes":1,"max_pixels":2,"y":3},"track":false}"#;
     assert!(serde_json::from_str::<Msg>(nested).is_err());
 }
 
@@ -84,6 +90,7 @@ fn server_types_serialise_to_the_pinned_shapes() {
             protocol: 1,
             pipeline: "detect",
             limits: p::Limits { max_frame_bytes: 1, max_pixels: 2 },
+            track: false,
         },
         p::ServerMessage::Result {
             frame_index: 4,
@@ -95,6 +102,8 @@ fn server_types_serialise_to_the_pinned_shapes() {
                     class_id: 15,
                     score: 0.9,
                     bbox: [1.0, 2.0, 3.0, 4.0],
+                    track_id: Some(7),
+                    track_text: Some("GARAGE 3".into()),
                 }]),
                 texts: Some(vec![p::TextLine {
                     text: "GARAGE 3".into(),
@@ -102,6 +111,7 @@ fn server_types_serialise_to_the_pinned_shapes() {
                     bbox: [1.0, 2.0, 3.0, 4.0],
                     polygon: [[1.0, 2.0], [3.0, 2.0], [3.0, 4.0], [1.0, 4.0]],
                     detection: Some(0),
+                    track_id: Some(7),
                 }]),
             },
             dropped_frames: 2,
@@ -122,4 +132,36 @@ fn server_types_serialise_to_the_pinned_shapes() {
     )
     .unwrap();
     assert_eq!(v, serde_json::json!({"type":"error","error":"internal","frame_index":9}));
+}
+
+/// Without tracking the track fields are absent from the JSON (not null).
+#[test]
+fn track_fields_are_absent_without_tracking() {
+    use framewire::protocol as p;
+    let d = p::Detection {
+        label: "cat".into(),
+        class_id: 15,
+        score: 0.9,
+        bbox: [1.0, 2.0, 3.0, 4.0],
+        track_id: None,
+        track_text: None,
+    };
+    let v = serde_json::to_value(&d).unwrap();
+    assert_eq!(v, serde_json::json!({"label":"cat","class_id":15,"score":0.9f32,"box":[1.0,2.0,3.0,4.0]}));
+}
+
+/// Stage times go out rounded to 0.01 ms.
+#[test]
+fn timings_are_rounded_to_a_hundredth_of_a_millisecond() {
+    use framewire::protocol as p;
+    let t = p::Timings {
+        queue: 0.035042000000000004,
+        decode: 1.23456,
+        detect: Some(47.999),
+        ocr_detect: None,
+        ocr_recognize: Some(0.004),
+        total: 60.125,
+    };
+    let v = serde_json::to_value(t).unwrap();
+    assert_eq!(v, serde_json::json!({"queue":0.04,"decode":1.23,"detect":48.0,"ocr_recognize":0.0,"total":60.13}));
 }

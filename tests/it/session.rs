@@ -6,13 +6,13 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use framewire::protocol::PipelineKind;
+use framewire::server::poll::Shutdown;
 use framewire::session::{EndReason, Session, SessionContext, SessionState};
-use framewire::wake::Shutdown;
 use tungstenite::protocol::{Role, WebSocketConfig};
 use tungstenite::{Message, WebSocket};
 
 use crate::protocol::Msg;
-use crate::support::{config, engine, fixture};
+use crate::support::{config, fixture, scheduler};
 
 fn start() -> (WebSocket<UnixStream>, JoinHandle<EndReason>, Arc<Shutdown>) {
     let (server_end, client_end) = UnixStream::pair().unwrap();
@@ -26,7 +26,7 @@ fn start() -> (WebSocket<UnixStream>, JoinHandle<EndReason>, Arc<Shutdown>) {
     let shutdown = Arc::new(Shutdown::new().unwrap());
     let ctx = SessionContext {
         config: Arc::new(cfg),
-        engine: engine(),
+        scheduler: scheduler(),
         shutdown: Arc::clone(&shutdown),
         metrics: Arc::default(),
     };

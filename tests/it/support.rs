@@ -1,4 +1,4 @@
-//! Test helpers: one shared engine (the real SSD model, loaded once per test binary), servers
+//! Test helpers: one shared scheduler (the real SSD model, loaded once per test binary), servers
 //! on port 0, a blocking WebSocket client that parses every message into the pinned protocol
 //! types of `protocol.rs`.
 
@@ -10,8 +10,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use framewire::config::Config;
-use framewire::pipeline::Engine;
+use framewire::scheduler::Scheduler;
 use framewire::server::{Server, ServerHandle};
+use framewire::vision::runtime::EngineKind;
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
 
@@ -34,10 +35,41 @@ pub fn config() -> Config {
     c
 }
 
-/// The real `detect` engine, built once.
-pub fn engine() -> Arc<Engine> {
-    static ENGINE: OnceLock<Arc<Engine>> = OnceLock::new();
-    ENGINE.get_or_init(|| Arc::new(framewire::build_engine(&config()).expect("engine"))).clone()
+/// The real models on a scheduler (the default engine, tract), built once.
+pub fn scheduler() -> Arc<Scheduler> {
+    scheduler_on(EngineKind::Tract)
+}
+
+/// The engines the fidelity tests run on: tract, and ONNX Runtime when a library is given
+/// (`FRAMEWIRE_ONNXRUNTIME_LIB` or `ORT_DYLIB_PATH`). With `FRAMEWIRE_REQUIRE_ONNXRUNTIME=1`
+/// (CI) a missing library fails the test instead of leaving ONNX Runtime out.
+pub fn engines() -> Vec<EngineKind> {
+    let have = std::env::var_os("FRAMEWIRE_ONNXRUNTIME_LIB").is_some() || std::env::var_os("ORT_DYLIB_PATH").is_some();
+    let required = std::env::var_os("FRAMEWIRE_REQUIRE_ONNXRUNTIME").is_some_and(|v| v == "1");
+    assert!(have || !required, "FRAMEWIRE_REQUIRE_ONNXRUNTIME=1 but no FRAMEWIRE_ONNXRUNTIME_LIB / ORT_DYLIB_PATH");
+    if !have {
+        eprintln!("note: no ONNX Runtime library given; the engine tests run on tract only");
+    }
+    let mut v = vec![EngineKind::Tract];
+    v.extend(have.then_some(EngineKind::OnnxRuntime));
+    v
+}
+
+/// The test configuration on `engine`.
+pub fn config_on(engine: EngineKind) -> Config {
+    Config { engine, onnxruntime_lib: std::env::var_os("FRAMEWIRE_ONNXRUNTIME_LIB").map(PathBuf::from), ..config() }
+}
+
+/// The real models on `engine`, built once per engine.
+pub fn scheduler_on(engine: EngineKind) -> Arc<Scheduler> {
+    static TRACT: OnceLock<Arc<Scheduler>> = OnceLock::new();
+    static ORT: OnceLock<Arc<Scheduler>> = OnceLock::new();
+    let cell = match engine {
+        EngineKind::Tract => &TRACT,
+        EngineKind::OnnxRuntime => &ORT,
+    };
+    let build = || framewire::build_scheduler(&config_on(engine)).unwrap_or_else(|e| panic!("{engine:?}: {e}"));
+    cell.get_or_init(|| Arc::new(build())).clone()
 }
 
 /// A running server.
@@ -47,9 +79,9 @@ pub struct TestServer {
 }
 
 impl TestServer {
-    /// Start a server with `config` on the given engine.
-    pub fn start_with(config: Config, engine: Arc<Engine>) -> TestServer {
-        Self::run(Server::bind(config, engine).expect("bind"))
+    /// Start a server with `config` on the given scheduler.
+    pub fn start_with(config: Config, scheduler: Arc<Scheduler>) -> TestServer {
+        Self::run(Server::bind(config, scheduler).expect("bind"))
     }
 
     /// Run a bound server on its own thread (shut down and joined on drop).
@@ -61,7 +93,12 @@ impl TestServer {
 
     /// A server with the test config and the real model.
     pub fn start() -> TestServer {
-        Self::start_with(config(), engine())
+        Self::start_with(config(), scheduler())
+    }
+
+    /// A server with the test config and the real models on `engine`.
+    pub fn start_on(engine: EngineKind) -> TestServer {
+        Self::start_with(config_on(engine), scheduler_on(engine))
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -206,12 +243,12 @@ pub fn upgrade_request(target: &str) -> String {
 
 /// What the plumbing stand-ins answer an admitted frame with: an empty `detect` result of the
 /// frame's size (no model involved).
-pub fn empty_result(info: &framewire::jpeg::JpegInfo) -> framewire::pipeline::Processed {
+pub fn empty_result(info: &framewire::vision::jpeg::JpegInfo) -> framewire::vision::Processed {
     let result = framewire::protocol::FrameResult {
         width: info.width,
         height: info.height,
         detections: Some(vec![]),
         texts: None,
     };
-    framewire::pipeline::Processed { result, timings: framewire::protocol::Timings::default() }
+    framewire::vision::Processed { result, timings: framewire::protocol::Timings::default() }
 }

@@ -1,0 +1,209 @@
+//! The scheduler: which thread runs which frame, and how wide.
+//!
+//! [`Scheduler`] owns a fixed number of frame workers (plain threads, `--threads`, default one
+//! per core) shared by all sessions, fed by one FIFO queue. A session never has more than one
+//! frame queued or running (its latest-frame-wins slot), so the queue holds at most one frame
+//! per live session and a busy session cannot starve the others: each session's next frame
+//! queues behind every frame already waiting. A frame's outcome goes back to its session as a
+//! [`FinishedFrame`] on the session's channel, with a wake-up of its poll loop.
+//!
+//! Width, per frame and by load ([`crate::vision::parallel`]): a frame that is alone (no other
+//! frame running or waiting) may use every core: its two detectors side by side, its text lines
+//! spread, and a lone model's matrix products split (tract) or run on the engine's wide session
+//! (ONNX Runtime); as soon as another frame runs or waits, each frame uses one core, which gives
+//! the most frames per second. Workers are not rayon workers and a frame's pieces run on scoped
+//! threads of that frame, so no thread ever picks up another frame's work while it waits: frames
+//! never nest.
+//!
+//! A frame whose session is gone (the client disconnected) leaves the queue count at once and is
+//! discarded, undecoded, when a worker reaches it ([`Scheduler::cancel`]).
+
+use std::io;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::protocol::PipelineKind;
+use crate::server::poll::Waker;
+use crate::vision::jpeg::JpegInfo;
+use crate::vision::parallel::{self, Gauge};
+use crate::vision::{ProcessError, Processed, Processor};
+
+/// One frame waiting for, or handed to, a worker.
+#[derive(Debug)]
+pub struct Job {
+    /// The frame's index in its session.
+    pub frame_index: u64,
+    /// The JPEG bytes (owned: the connection thread moved them here, no copy).
+    pub bytes: Vec<u8>,
+    /// What the header check found.
+    pub info: JpegInfo,
+    /// The session's pipeline.
+    pub kind: PipelineKind,
+    /// When the frame's last byte arrived.
+    pub received: Instant,
+    /// Whether the frame is still wanted: its session cancels it when it ends
+    /// ([`Scheduler::cancel`]), and a cancelled frame is discarded without being decoded.
+    pub ticket: Arc<Ticket>,
+}
+
+/// A queued frame's state, shared by its session and the scheduler.
+#[derive(Debug, Default)]
+pub struct Ticket(AtomicU8);
+
+const QUEUED: u8 = 0;
+const STARTED: u8 = 1;
+const CANCELLED: u8 = 2;
+
+impl Ticket {
+    /// A worker takes the frame: false if it was cancelled first.
+    fn start(&self) -> bool {
+        self.0.compare_exchange(QUEUED, STARTED, Ordering::AcqRel, Ordering::Acquire).is_ok()
+    }
+
+    /// The session gave up on the frame: true if it had not started yet.
+    fn cancel(&self) -> bool {
+        self.0.compare_exchange(QUEUED, CANCELLED, Ordering::AcqRel, Ordering::Acquire).is_ok()
+    }
+}
+
+/// A finished frame, sent back to its connection thread.
+#[derive(Debug)]
+pub struct FinishedFrame {
+    /// The frame's index in its session.
+    pub frame_index: u64,
+    /// When the frame arrived.
+    pub received: Instant,
+    /// When a worker took it.
+    pub started: Instant,
+    /// When it finished.
+    pub finished: Instant,
+    /// What came out.
+    pub outcome: Result<Processed, ProcessError>,
+}
+
+/// A job with where its outcome goes.
+struct Work {
+    job: Job,
+    done: Sender<FinishedFrame>,
+    waker: Arc<Waker>,
+}
+
+/// The shared frame workers and the processor they run.
+pub struct Scheduler {
+    tx: Option<Sender<Work>>,
+    workers: Vec<JoinHandle<()>>,
+    gauge: Arc<Gauge>,
+    threads: usize,
+    processor: Arc<dyn Processor>,
+}
+
+impl std::fmt::Debug for Scheduler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scheduler").field("threads", &self.threads).finish()
+    }
+}
+
+impl Scheduler {
+    /// `threads` frame workers (at least 1) running `processor`.
+    pub fn new(threads: usize, processor: Arc<dyn Processor>) -> io::Result<Scheduler> {
+        let threads = threads.max(1);
+        // Unbounded in type, bounded in fact: each live session has at most one frame queued.
+        let (tx, rx) = crossbeam_channel::unbounded::<Work>();
+        let gauge = Arc::new(Gauge::default());
+        let workers = (0..threads)
+            .map(|i| {
+                let (rx, gauge, processor) = (rx.clone(), Arc::clone(&gauge), Arc::clone(&processor));
+                std::thread::Builder::new()
+                    .name(format!("fw-frame-{i}"))
+                    .spawn(move || worker(rx, gauge, processor, threads))
+            })
+            .collect::<io::Result<Vec<_>>>()?;
+        Ok(Scheduler { tx: Some(tx), workers, gauge, threads, processor })
+    }
+
+    /// Frame workers.
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// Frames handed to the scheduler and not yet started (the queue depth).
+    pub fn queued(&self) -> usize {
+        self.gauge.queued.load(Ordering::Relaxed)
+    }
+
+    /// Frames being processed now.
+    pub fn running(&self) -> usize {
+        self.gauge.running.load(Ordering::Relaxed)
+    }
+
+    /// Queue `job` (FIFO); its [`FinishedFrame`] goes to `done`, then `waker` is woken. A panic
+    /// in a stage costs this frame an `internal` error, never the process.
+    pub fn submit(&self, job: Job, done: Sender<FinishedFrame>, waker: Arc<Waker>) {
+        self.gauge.queued.fetch_add(1, Ordering::Relaxed);
+        let sent = self.tx.as_ref().map(|tx| tx.send(Work { job, done, waker }));
+        if !matches!(sent, Some(Ok(()))) {
+            // The workers are gone (the scheduler is being dropped): nothing will run it.
+            self.gauge.queued.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The session of a submitted frame is gone: if no worker took the frame yet, it leaves
+    /// the queue count at once and is discarded undecoded when reached.
+    pub fn cancel(&self, ticket: &Ticket) {
+        if ticket.cancel() {
+            self.gauge.queued.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Run the processor on the calling thread as a lone frame and wait for it (benches and
+    /// tools: the in-process pipeline time, with the width a lone frame gets in the server).
+    pub fn process_now(&self, frame: &[u8], info: &JpegInfo, kind: PipelineKind) -> Result<Processed, ProcessError> {
+        let gauge = Arc::new(Gauge::default());
+        gauge.running.store(1, Ordering::Relaxed);
+        parallel::with_width(self.threads, gauge, || self.processor.process(frame, info, kind))
+    }
+}
+
+impl Drop for Scheduler {
+    fn drop(&mut self) {
+        drop(self.tx.take());
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+    }
+}
+
+/// A frame worker: take the oldest frame, run it as wide as the load allows, send it back.
+fn worker(rx: Receiver<Work>, gauge: Arc<Gauge>, processor: Arc<dyn Processor>, threads: usize) {
+    for Work { job, done, waker } in rx.iter() {
+        if !job.ticket.start() {
+            // Cancelled (its session is gone) and already out of the queue count.
+            continue;
+        }
+        gauge.running.fetch_add(1, Ordering::Relaxed);
+        gauge.queued.fetch_sub(1, Ordering::Relaxed);
+        let started = Instant::now();
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            parallel::with_width(threads, Arc::clone(&gauge), || processor.process(&job.bytes, &job.info, job.kind))
+        }))
+        .unwrap_or_else(|_| Err(ProcessError::Internal("a pipeline stage panicked".into())));
+        gauge.running.fetch_sub(1, Ordering::Relaxed);
+        drop(job.bytes);
+        let d = FinishedFrame {
+            frame_index: job.frame_index,
+            received: job.received,
+            started,
+            finished: Instant::now(),
+            outcome,
+        };
+        // The session may be gone (client disconnected mid-inference): nothing to do then.
+        if done.send(d).is_ok() {
+            waker.wake();
+        }
+    }
+}

@@ -1,0 +1,334 @@
+//! The listener: one acceptor thread, one thread per connection, admission, and graceful
+//! shutdown. The plain HTTP endpoints and the checks before the upgrade are in [`http`], the
+//! session registry and admission counters in [`registry`], the connection's byte stream in
+//! [`conn`], and the `poll(2)` wake-ups every thread sleeps on in [`poll`].
+//!
+//! Every connection's request head is read first (under `--handshake-timeout`, at most
+//! [`MAX_REQUEST_HEAD`] bytes) and judged ([`http`]); only an acceptable upgrade request that
+//! finds a free session slot is upgraded by tungstenite, with its message and frame limits set
+//! from `--max-frame-bytes`.
+
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use tungstenite::protocol::WebSocketConfig;
+
+use crate::config::{Config, ADMIN_CONNECTIONS};
+use crate::metrics::Metrics;
+use crate::scheduler::Scheduler;
+use crate::session::{Session, SessionContext, SessionSnapshot, SessionState};
+
+pub mod conn;
+pub mod http;
+pub mod poll;
+pub mod registry;
+
+use conn::ConnStream;
+use http::{read_head, reject, serve_page, Verdict};
+pub use http::{DEMO_PAGE, ENDPOINT, MAX_REQUEST_HEAD};
+use poll::{poll, Shutdown};
+pub use registry::Registry;
+use registry::{CountGuard, Counter};
+
+/// Stack size of a connection thread: the session loop is shallow, and 1,000 idle sessions
+/// should not reserve 2 MiB of address space each.
+const CONN_STACK: usize = 256 * 1024;
+
+/// The scheduler, once the models are loaded: the server binds and answers (`/healthz` 503
+/// `starting`, new sessions 503) before it is set.
+type SchedulerSlot = Arc<OnceLock<Arc<Scheduler>>>;
+
+/// A cheap handle to a running server: its address, its sessions, and its off switch.
+#[derive(Debug, Clone)]
+pub struct ServerHandle {
+    addr: SocketAddr,
+    admin_addr: Option<SocketAddr>,
+    shutdown: Arc<Shutdown>,
+    registry: Arc<Registry>,
+    scheduler: SchedulerSlot,
+}
+
+impl ServerHandle {
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+    /// The admin listener's bound address (`--admin-listen`), if any.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_addr
+    }
+    /// Start a graceful shutdown (what SIGINT/SIGTERM do).
+    pub fn shutdown(&self) {
+        self.shutdown.trigger();
+    }
+    /// Whether a shutdown has started (by [`ServerHandle::shutdown`] or a signal).
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutdown.is_triggered()
+    }
+    /// Live sessions.
+    pub fn sessions(&self) -> Vec<SessionSnapshot> {
+        self.registry.sessions()
+    }
+    /// Connection threads alive.
+    pub fn connections(&self) -> usize {
+        self.registry.connections()
+    }
+    /// Hand the scheduler (with its loaded models) to a server bound with
+    /// [`Server::bind_starting`]: from now on it admits sessions and `/healthz` says 200. A
+    /// second one is refused (returned).
+    pub fn set_scheduler(&self, scheduler: Arc<Scheduler>) -> Result<(), Arc<Scheduler>> {
+        self.scheduler.set(scheduler)
+    }
+}
+
+/// What every connection thread shares (a [`SessionContext`] once the scheduler is there).
+#[derive(Clone)]
+pub(crate) struct Shared {
+    pub(crate) config: Arc<Config>,
+    pub(crate) scheduler: SchedulerSlot,
+    pub(crate) shutdown: Arc<Shutdown>,
+    pub(crate) metrics: Arc<Metrics>,
+}
+
+impl Shared {
+    /// The context a session runs with, or `None` while the models are still loading.
+    fn session_context(&self) -> Option<SessionContext> {
+        Some(SessionContext {
+            config: Arc::clone(&self.config),
+            scheduler: Arc::clone(self.scheduler.get()?),
+            shutdown: Arc::clone(&self.shutdown),
+            metrics: Arc::clone(&self.metrics),
+        })
+    }
+}
+
+/// Which listener a connection came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Port {
+    /// `--listen`: the stream endpoint, the demo page, the probes.
+    Public,
+    /// `--admin-listen`: the probes and `/sessions` only.
+    Admin,
+}
+
+/// A bound, not yet running server.
+pub struct Server {
+    listener: TcpListener,
+    admin: Option<TcpListener>,
+    ctx: Shared,
+    registry: Arc<Registry>,
+}
+
+impl Server {
+    /// Bind `config.listen` and prepare the shared state, with the scheduler ready.
+    pub fn bind(config: Config, scheduler: Arc<Scheduler>) -> io::Result<Server> {
+        let server = Server::bind_starting(config)?;
+        let _ = server.ctx.scheduler.set(scheduler);
+        Ok(server)
+    }
+
+    /// Bind `config.listen` before the models are loaded: until [`ServerHandle::set_scheduler`],
+    /// `/healthz` answers 503 `starting`, upgrades are refused with 503 + `Retry-After`, and
+    /// `/metrics`, `/sessions` and `/` are served (what `framewire serve` does, so a load
+    /// balancer or Kubernetes sees "starting", not "connection refused").
+    pub fn bind_starting(config: Config) -> io::Result<Server> {
+        let listener = TcpListener::bind(config.listen)?;
+        listener.set_nonblocking(true)?;
+        let admin = config.admin_listen.map(TcpListener::bind).transpose()?;
+        if let Some(a) = &admin {
+            a.set_nonblocking(true)?;
+        }
+        let ctx = Shared {
+            config: Arc::new(config),
+            scheduler: Arc::default(),
+            shutdown: Arc::new(Shutdown::new()?),
+            metrics: Arc::new(Metrics::new()),
+        };
+        Ok(Server { listener, admin, ctx, registry: Arc::default() })
+    }
+
+    /// A handle for tests, tools and signal handlers.
+    pub fn handle(&self) -> io::Result<ServerHandle> {
+        Ok(ServerHandle {
+            addr: self.listener.local_addr()?,
+            admin_addr: self.admin.as_ref().map(TcpListener::local_addr).transpose()?,
+            shutdown: Arc::clone(&self.ctx.shutdown),
+            registry: Arc::clone(&self.registry),
+            scheduler: Arc::clone(&self.ctx.scheduler),
+        })
+    }
+
+    /// The write end of the shutdown pipe (for `signal-hook`).
+    pub fn shutdown_write_fd(&self) -> std::os::fd::RawFd {
+        self.ctx.shutdown.write_fd()
+    }
+
+    /// Accept connections until shutdown, then give sessions `--shutdown-grace` to finish.
+    /// While draining, the listener stays open so `/healthz` answers 503 and new sessions are
+    /// refused with 503 (a load balancer sees the instance leave, instead of connection errors).
+    /// Returns true when every session ended within the grace period.
+    pub fn run(self) -> io::Result<bool> {
+        let lfd = self.listener.as_raw_fd();
+        let sfd = self.ctx.shutdown.as_raw_fd();
+        let afd = self.admin.as_ref().map_or(-1, |a| a.as_raw_fd());
+        loop {
+            let ready = poll(&[(lfd, false), (sfd, false), (afd, false)], None)?;
+            if ready[1].readable {
+                break;
+            }
+            if ready[0].readable {
+                self.accept_all(Port::Public);
+            }
+            if ready[2].readable {
+                self.accept_all(Port::Admin);
+            }
+        }
+        let deadline = Instant::now() + self.ctx.config.shutdown_grace;
+        log::info!("shutting down: {} session(s) open", self.registry.admitted());
+        while self.registry.admitted() > 0 {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            let wait = (deadline - now).min(Duration::from_millis(10));
+            let ready = poll(&[(lfd, false), (afd, false)], Some(wait))?;
+            if ready[0].readable {
+                self.accept_all(Port::Public);
+            }
+            if ready[1].readable {
+                self.accept_all(Port::Admin);
+            }
+        }
+        drop(self.listener);
+        let left = self.registry.admitted();
+        if left > 0 {
+            log::warn!("shutdown grace over with {left} session(s) still open");
+        }
+        Ok(left == 0)
+    }
+
+    fn accept_all(&self, port: Port) {
+        let listener = match (port, &self.admin) {
+            (Port::Admin, Some(admin)) => admin,
+            _ => &self.listener,
+        };
+        loop {
+            let (tcp, peer) = match listener.accept() {
+                Ok(c) => c,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    // EMFILE and friends: back off briefly instead of spinning.
+                    log::warn!("accept failed: {e}");
+                    std::thread::sleep(Duration::from_millis(5));
+                    return;
+                }
+            };
+            // Each connection thread is bounded by the handshake timeout until admitted; cap
+            // how many may exist at once so a connect flood cannot exhaust threads.
+            // The admin port has its own small budget: a flood on the public port cannot fail
+            // the probes, and one on the admin port cannot take public connections.
+            let (cap, counter) = match port {
+                Port::Public => {
+                    (self.ctx.config.max_sessions.saturating_mul(2).saturating_add(64), Counter::Connections)
+                }
+                Port::Admin => (ADMIN_CONNECTIONS, Counter::AdminConnections),
+            };
+            if self.registry.count(counter) >= cap {
+                drop(tcp);
+                continue;
+            }
+            let guard = self.registry.count_in(counter);
+            let ctx = self.ctx.clone();
+            let registry = Arc::clone(&self.registry);
+            // The id is drawn now so the thread carries it (`fw-` + its first 8 hex digits, in
+            // `top -H` and panic messages); it becomes the session's id if the upgrade succeeds.
+            let id = uuid::Uuid::new_v4();
+            let name = format!("fw-{}", &id.simple().to_string()[..8]);
+            let spawned = std::thread::Builder::new().name(name).stack_size(CONN_STACK).spawn(move || {
+                let _guard = guard;
+                connection(tcp, peer, port, id, ctx, registry);
+            });
+            if let Err(e) = spawned {
+                log::warn!("cannot spawn a connection thread: {e}");
+            }
+        }
+    }
+}
+
+fn connection(tcp: TcpStream, peer: SocketAddr, port: Port, id: uuid::Uuid, ctx: Shared, registry: Arc<Registry>) {
+    let cfg = &ctx.config;
+    if tcp.set_nodelay(true).and_then(|_| tcp.set_nonblocking(false)).is_err() {
+        return;
+    }
+    let mut stream = ConnStream::new(tcp, Vec::new(), Some(Instant::now() + cfg.handshake_timeout));
+    let mut head = match read_head(&mut stream) {
+        Ok(h) => h,
+        Err(0) => return,
+        Err(code) => return reject(&mut stream, &ctx.metrics, code, "request head too large or too slow\n"),
+    };
+    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut req = httparse::Request::new(&mut headers);
+    match req.parse(&head) {
+        Ok(httparse::Status::Complete(_)) => {}
+        _ => return reject(&mut stream, &ctx.metrics, 400, "malformed HTTP request\n"),
+    }
+    let asked = match http::judge_on(&req, port, cfg) {
+        Verdict::Upgrade(asked) => asked,
+        Verdict::Page(page, head) => return serve_page(&mut stream, &ctx, &registry, page, head),
+        Verdict::Reject(code, body) => return reject(&mut stream, &ctx.metrics, code, body),
+    };
+    if ctx.shutdown.is_triggered() {
+        return reject(&mut stream, &ctx.metrics, 503, "shutting down\n");
+    }
+    let Some(session_ctx) = ctx.session_context() else {
+        return reject(&mut stream, &ctx.metrics, 503, "starting: models are loading, retry later\n");
+    };
+    // Admission: reserve a session slot or refuse with 503 before upgrading.
+    let admitted = registry.admit();
+    let slot = CountGuard(Arc::clone(&registry), Counter::Admitted);
+    if admitted >= cfg.max_sessions {
+        return reject(&mut stream, &ctx.metrics, 503, "session limit reached, retry later\n");
+    }
+    // tungstenite parses the request head again from these bytes. Whatever the client sent
+    // after the head (frames in the same TCP segment) is not part of the handshake (tungstenite
+    // refuses "junk after the request"): it is replayed to the session after the upgrade.
+    let end = head.windows(4).position(|w| w == b"\r\n\r\n").map_or(head.len(), |p| p + 4);
+    let early = head.split_off(end);
+    stream.replay(head);
+    let ws_config = WebSocketConfig {
+        max_message_size: Some(cfg.max_frame_bytes),
+        max_frame_size: Some(cfg.max_frame_bytes),
+        write_buffer_size: 0,
+        max_write_buffer_size: cfg.max_write_buffer,
+        ..WebSocketConfig::default()
+    };
+    let mut ws = match tungstenite::accept_with_config(stream, Some(ws_config)) {
+        Ok(ws) => ws,
+        Err(e) => {
+            log::debug!("handshake with {peer} failed: {e}");
+            return;
+        }
+    };
+    if ws.get_mut().into_session_mode().is_err() {
+        return;
+    }
+    if !early.is_empty() {
+        ws.get_mut().replay(early);
+    }
+    let kind = asked.pipeline.unwrap_or(cfg.pipeline);
+    let track = asked.track.unwrap_or(cfg.track);
+    let state = Arc::new(SessionState::with_id(id, peer, kind));
+    ctx.metrics.session_started();
+    registry.insert(Arc::clone(&state));
+    match Session::new(ws, session_ctx, state, kind) {
+        Ok(session) => {
+            session.with_tracking(track).run();
+        }
+        Err(e) => log::warn!("cannot start session for {peer}: {e}"),
+    }
+    // Out of the list and its slot released in one step: /sessions, /healthz and admission agree.
+    registry.remove(&id, slot);
+}

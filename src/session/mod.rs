@@ -1,0 +1,509 @@
+//! One session per WebSocket connection: the loop that runs on the connection's own thread, its
+//! counters ([`state`]) and its latest-frame-wins slot ([`slot`]).
+//!
+//! The loop sleeps in `poll(2)` on three fds: the socket, the session's [`Waker`] (a pool thread
+//! finished its frame) and the server's [`Shutdown`] pipe. So it keeps reading while inference
+//! runs (the client is never back-pressured by not reading), writes a result within microseconds
+//! of it being ready, and costs no CPU while idle. The socket is non-blocking: tungstenite keeps
+//! partial messages in its buffer, and only this thread ever touches the socket.
+//!
+//! Backpressure is [`slot::Slot`]'s policy (one frame in flight, one waiting, the newest wins);
+//! this loop only reports what it decides (`frame_dropped`, `slow_down`).
+
+use std::io::{self, ErrorKind, Read, Write};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crossbeam_channel::{Receiver, Sender};
+use tungstenite::error::{CapacityError, ProtocolError};
+use tungstenite::protocol::frame::coding::CloseCode;
+use tungstenite::protocol::CloseFrame;
+use tungstenite::{Message, WebSocket};
+
+use crate::config::{Config, OnInvalid};
+use crate::metrics::Metrics;
+use crate::protocol::{close, ErrorCode, Limits, PipelineKind, ServerMessage, PROTOCOL_VERSION};
+use crate::scheduler::{FinishedFrame, Job, Scheduler, Ticket};
+use crate::server::poll::{poll, Shutdown, Waker};
+use crate::vision::jpeg::{self, FrameError};
+use crate::vision::track::Tracker;
+use crate::vision::ProcessError;
+
+pub mod slot;
+pub mod state;
+pub mod tracking;
+
+use slot::{Offer, RateWindow, Slot};
+pub use state::{BackpressureState, SessionSnapshot, SessionState};
+
+/// Most messages read in one turn of the loop before results get a chance to be written.
+const READS_PER_TURN: usize = 64;
+/// How long a closing session waits for the client's close reply before dropping the socket.
+const CLOSE_LINGER: Duration = Duration::from_secs(2);
+
+/// Everything a session needs from the server.
+#[derive(Clone)]
+pub struct SessionContext {
+    /// Frozen configuration.
+    pub config: Arc<Config>,
+    /// The shared scheduler.
+    pub scheduler: Arc<Scheduler>,
+    /// The server's shutdown signal.
+    pub shutdown: Arc<Shutdown>,
+    /// Server-wide counters (`GET /metrics`).
+    pub metrics: Arc<Metrics>,
+}
+
+/// How the session ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    /// Still running.
+    Open,
+    /// Close with this code as soon as no frame is in flight (after its result is sent).
+    CloseWhenNoneInFlight(u16, &'static str),
+    /// Close frame sent: wait for the client's reply (or the linger deadline).
+    Closing(Instant),
+}
+
+/// A connection's session. `S` is the byte stream under the WebSocket (a TCP stream in the
+/// server, an in-memory stream in tests).
+pub struct Session<S: Read + Write> {
+    ws: WebSocket<S>,
+    ctx: SessionContext,
+    state: Arc<SessionState>,
+    kind: PipelineKind,
+    waker: Arc<Waker>,
+    done_tx: Sender<FinishedFrame>,
+    done_rx: Receiver<FinishedFrame>,
+    slot: Slot<Job>,
+    /// The session's tracker, when tracking is on.
+    tracker: Option<Tracker>,
+    /// The ticket of the frame in flight: cancelled when the session ends, so a frame still
+    /// queued is discarded undecoded.
+    ticket: Option<Arc<Ticket>>,
+    window: RateWindow,
+    last_rx: Instant,
+    ending: Ending,
+    /// The socket's read side is unusable (after an oversized message): only drain raw bytes.
+    raw_drain: bool,
+    want_write: bool,
+    /// The close code this side sent, if any.
+    closed_with: Option<u16>,
+    results_sent: u64,
+    invalid_frames: u64,
+    internal_errors: u64,
+}
+
+/// Why a session ended, for the log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// The client closed or disconnected.
+    ClientGone,
+    /// The server closed it (idle, invalid frame, shutdown, …) with this code.
+    Closed(u16),
+    /// The client did not read its results and the write buffer filled up.
+    WriteBufferFull,
+    /// A socket error.
+    Io,
+}
+
+impl<S: Read + Write + AsRawFd> Session<S> {
+    /// A session over an already upgraded WebSocket.
+    pub fn new(
+        ws: WebSocket<S>,
+        ctx: SessionContext,
+        state: Arc<SessionState>,
+        kind: PipelineKind,
+    ) -> io::Result<Session<S>> {
+        let (done_tx, done_rx) = crossbeam_channel::bounded(1);
+        let now = Instant::now();
+        let tracker = ctx.config.track.then(|| Tracker::new(ctx.config.tracking));
+        Ok(Session {
+            ws,
+            ctx,
+            state,
+            kind,
+            waker: Arc::new(Waker::new()?),
+            done_tx,
+            done_rx,
+            slot: Slot::new(),
+            tracker,
+            ticket: None,
+            window: RateWindow::new(now),
+            last_rx: now,
+            ending: Ending::Open,
+            raw_drain: false,
+            want_write: false,
+            closed_with: None,
+            results_sent: 0,
+            invalid_frames: 0,
+            internal_errors: 0,
+        })
+    }
+
+    /// Track objects (or not) whatever the server's `--track` says (`?track=`).
+    pub fn with_tracking(mut self, on: bool) -> Session<S> {
+        self.tracker = on.then(|| Tracker::new(self.ctx.config.tracking));
+        self
+    }
+
+    /// Run until the session ends; returns why.
+    pub fn run(mut self) -> EndReason {
+        let started = Instant::now();
+        let sid = self.state.session_id;
+        log::info!("session {sid} start peer={} pipeline={}", self.state.peer, self.kind.as_str());
+        let reason = self.run_inner();
+        let s = self.state.snapshot();
+        log::info!(
+            "session {sid} end reason={reason:?} duration_s={:.1} frames={} results={} dropped={} invalid={} internal_errors={}",
+            started.elapsed().as_secs_f64(),
+            s.frame_index,
+            self.results_sent,
+            s.dropped_frames,
+            self.invalid_frames,
+            self.internal_errors
+        );
+        reason
+    }
+
+    fn run_inner(&mut self) -> EndReason {
+        let limits =
+            Limits { max_frame_bytes: self.ctx.config.max_frame_bytes, max_pixels: self.ctx.config.max_pixels };
+        let hello = ServerMessage::SessionStarted {
+            session_id: self.state.session_id.to_string(),
+            protocol: PROTOCOL_VERSION,
+            pipeline: self.kind.as_str(),
+            limits,
+            track: self.tracker.is_some(),
+        };
+        if let Err(r) = self.send(&hello) {
+            return r;
+        }
+        let sock = self.ws.get_ref().as_raw_fd();
+        let wake = self.waker.as_raw_fd();
+        let shut = self.ctx.shutdown.as_raw_fd();
+        let mut shutting_down = false;
+        // Bytes may already sit in tungstenite's buffer where poll(2) cannot see them: frames
+        // that came in the same TCP segment as the upgrade request, or what is left when a
+        // read turn stops at its cap. Read them before sleeping.
+        let mut buffered = true;
+        loop {
+            let now = Instant::now();
+            let timeout = match self.ending {
+                _ if buffered => Some(Duration::ZERO),
+                Ending::Closing(deadline) => Some(deadline.saturating_duration_since(now)),
+                _ if self.slot.busy() => None,
+                _ => Some((self.last_rx + self.ctx.config.idle_timeout).saturating_duration_since(now)),
+            };
+            // Once shutdown has begun its fd stays readable: stop polling it.
+            let fds = [(sock, self.want_write), (wake, false), (if shutting_down { -1 } else { shut }, false)];
+            let ready = match poll(&fds, timeout) {
+                Ok(r) => r,
+                Err(_) => return EndReason::Io,
+            };
+            if ready[1].readable {
+                self.waker.drain();
+                while let Ok(done) = self.done_rx.try_recv() {
+                    if let Err(r) = self.finish(done) {
+                        return r;
+                    }
+                }
+            }
+            if ready[2].readable && !shutting_down {
+                shutting_down = true;
+                self.request_close(close::GOING_AWAY, "shutdown");
+            }
+            if ready[0].readable || buffered {
+                match self.read_messages() {
+                    Ok(more) => buffered = more,
+                    Err(r) => return r,
+                }
+            }
+            if self.want_write && ready[0].writable {
+                if let Err(r) = self.flush() {
+                    return r;
+                }
+            }
+            let now = Instant::now();
+            match self.ending {
+                Ending::Open if !self.slot.busy() && now >= self.last_rx + self.ctx.config.idle_timeout => {
+                    self.request_close(close::NORMAL, "idle_timeout");
+                }
+                Ending::Closing(deadline) if now >= deadline => return self.end_reason(),
+                _ => {}
+            }
+            if let Ending::CloseWhenNoneInFlight(code, reason) = self.ending {
+                if !self.slot.busy() {
+                    if let Err(r) = self.send_close(code, reason) {
+                        return r;
+                    }
+                }
+            }
+        }
+    }
+
+    fn end_reason(&self) -> EndReason {
+        self.closed_with.map_or(EndReason::ClientGone, EndReason::Closed)
+    }
+
+    /// Read every message available now, up to [`READS_PER_TURN`]; `Ok(true)` when the turn
+    /// stopped at that cap (more may be buffered: read again before sleeping).
+    fn read_messages(&mut self) -> Result<bool, EndReason> {
+        if self.raw_drain {
+            return self.drain_raw();
+        }
+        for _ in 0..READS_PER_TURN {
+            match self.ws.read() {
+                Ok(msg) => self.on_message(msg)?,
+                Err(tungstenite::Error::Io(e)) if e.kind() == ErrorKind::WouldBlock => return Ok(false),
+                Err(tungstenite::Error::ConnectionClosed) | Err(tungstenite::Error::AlreadyClosed) => {
+                    return Err(self.end_reason());
+                }
+                Err(tungstenite::Error::Capacity(CapacityError::MessageTooLong { .. })) => {
+                    // The payload was not read: the stream cannot be parsed any further.
+                    self.last_rx = Instant::now();
+                    let index = self.next_index();
+                    self.invalid_frames += 1;
+                    self.ctx.metrics.frame_invalid(FrameError::TooLarge);
+                    self.send(&invalid_frame(index, FrameError::TooLarge))?;
+                    self.raw_drain = true;
+                    self.request_close(close::TOO_BIG, "too_large");
+                    return Ok(true);
+                }
+                // The client vanished without a close frame: nobody is left to tell.
+                Err(tungstenite::Error::Protocol(ProtocolError::ResetWithoutClosingHandshake)) => {
+                    return Err(self.end_reason());
+                }
+                Err(tungstenite::Error::Protocol(_))
+                | Err(tungstenite::Error::Capacity(_))
+                | Err(tungstenite::Error::Utf8) => {
+                    self.raw_drain = true;
+                    self.request_close(close::PROTOCOL_ERROR, "protocol_error");
+                    return Ok(true);
+                }
+                Err(_) => return Err(EndReason::Io),
+            }
+        }
+        Ok(true)
+    }
+
+    /// Discard raw bytes from a stream that can no longer be parsed, until EOF or would-block
+    /// (`Ok(true)`: stopped at the cap, more may be there).
+    fn drain_raw(&mut self) -> Result<bool, EndReason> {
+        let mut buf = [0u8; 16 * 1024];
+        for _ in 0..READS_PER_TURN {
+            match self.ws.get_mut().read(&mut buf) {
+                Ok(0) => return Err(self.end_reason()),
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => return Err(self.end_reason()),
+            }
+        }
+        Ok(true)
+    }
+
+    fn next_index(&mut self) -> u64 {
+        self.window.received(Instant::now());
+        self.ctx.metrics.frame_received();
+        self.state.frame_index.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn on_message(&mut self, msg: Message) -> Result<(), EndReason> {
+        self.last_rx = Instant::now();
+        match msg {
+            Message::Binary(bytes) => self.on_frame(bytes),
+            Message::Text(_) => {
+                if self.ending == Ending::Open {
+                    self.send(&ServerMessage::Error {
+                        error: ErrorCode::UnsupportedMessage,
+                        frame_index: None,
+                        detail: None,
+                    })?;
+                    self.request_close(close::UNSUPPORTED, "unsupported_message");
+                }
+                Ok(())
+            }
+            // tungstenite queues the pong itself; it goes out with the next flush.
+            Message::Ping(_) => self.flush(),
+            Message::Pong(_) | Message::Frame(_) => Ok(()),
+            // tungstenite queued the close reply; the next read flushes it and reports the
+            // connection closed.
+            Message::Close(_) => self.flush(),
+        }
+    }
+
+    fn on_frame(&mut self, bytes: Vec<u8>) -> Result<(), EndReason> {
+        let index = self.next_index();
+        match self.ending {
+            Ending::Open => {}
+            // Waiting for the in-flight frame before closing: this one will never run.
+            Ending::CloseWhenNoneInFlight(..) => return self.drop_frame(index),
+            // Our close frame is out: nothing more can be sent.
+            Ending::Closing(_) => return Ok(()),
+        }
+        let info = match jpeg::validate(&bytes, &jpeg::Limits::from(&*self.ctx.config)) {
+            Ok(info) => info,
+            Err(e) => return self.on_invalid(index, e),
+        };
+        let job =
+            Job { frame_index: index, bytes, info, kind: self.kind, received: self.last_rx, ticket: Arc::default() };
+        match self.slot.offer(job) {
+            Offer::Submit(job) => self.submit(job),
+            Offer::Queued => {}
+            Offer::Replaced(old) => self.drop_frame(old.frame_index)?,
+        }
+        Ok(())
+    }
+
+    fn on_invalid(&mut self, index: u64, e: FrameError) -> Result<(), EndReason> {
+        self.invalid_frames += 1;
+        self.ctx.metrics.frame_invalid(e);
+        self.send(&invalid_frame(index, e))?;
+        if self.ctx.config.on_invalid == OnInvalid::Close {
+            let code = if e == FrameError::TooLarge { close::TOO_BIG } else { close::INVALID_PAYLOAD };
+            self.request_close(code, e.code());
+        }
+        Ok(())
+    }
+
+    fn submit(&mut self, job: Job) {
+        self.ticket = Some(Arc::clone(&job.ticket));
+        self.ctx.scheduler.submit(job, self.done_tx.clone(), Arc::clone(&self.waker));
+    }
+
+    fn drop_frame(&mut self, index: u64) -> Result<(), EndReason> {
+        let now = Instant::now();
+        let dropped = self.state.dropped_frames.fetch_add(1, Ordering::Relaxed) + 1;
+        self.ctx.metrics.frame_dropped();
+        let slow_down = self.window.dropped(now);
+        self.send(&ServerMessage::FrameDropped { frame_index: index, dropped_frames: dropped })?;
+        if let Some(fps) = slow_down {
+            self.send(&ServerMessage::SlowDown { dropped_frames: dropped, suggested_fps: fps })?;
+        }
+        self.state.backpressure.store(self.window.state(now) as u8, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// A pool job finished: send its outcome, then start the waiting frame if any.
+    fn finish(&mut self, done: FinishedFrame) -> Result<(), EndReason> {
+        let now = Instant::now();
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        match done.outcome {
+            Ok(mut p) => {
+                self.window.result(now);
+                if let Some(tracker) = self.tracker.as_mut() {
+                    tracking::annotate(tracker, &mut p.result);
+                }
+                let mut timings = p.timings;
+                timings.queue = ms(done.started.duration_since(done.received));
+                timings.total = ms(done.finished.duration_since(done.received));
+                self.ctx.metrics.frame_done(&timings);
+                let msg = ServerMessage::Result {
+                    frame_index: done.frame_index,
+                    result: p.result,
+                    dropped_frames: self.state.dropped_frames.load(Ordering::Relaxed),
+                    timings_ms: timings,
+                };
+                let unix_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+                self.state.last_processed_ms.store(unix_ms.max(1), Ordering::Relaxed);
+                self.results_sent += 1;
+                self.send(&msg)?;
+            }
+            Err(ProcessError::Invalid(e)) => self.on_invalid(done.frame_index, e)?,
+            Err(ProcessError::Internal(why)) => {
+                self.internal_errors += 1;
+                self.ctx.metrics.inference_error();
+                log::warn!("session {} frame {}: {why}", self.state.session_id, done.frame_index);
+                self.send(&ServerMessage::Error {
+                    error: ErrorCode::Internal,
+                    frame_index: Some(done.frame_index),
+                    detail: None,
+                })?;
+            }
+        }
+        self.state.backpressure.store(self.window.state(now) as u8, Ordering::Relaxed);
+        if self.ending != Ending::Open {
+            if let Some(waiting) = self.slot.take_waiting() {
+                self.drop_frame(waiting.frame_index)?;
+            }
+        }
+        if let Some(next) = self.slot.finished() {
+            self.submit(next);
+        }
+        Ok(())
+    }
+
+    /// Ask to close with `code` once the in-flight frame (if any) is answered. The waiting
+    /// frame, if any, is dropped (and reported) since it will never run.
+    fn request_close(&mut self, code: u16, reason: &'static str) {
+        if self.ending == Ending::Open {
+            self.ending = Ending::CloseWhenNoneInFlight(code, reason);
+        }
+    }
+
+    fn send_close(&mut self, code: u16, reason: &'static str) -> Result<(), EndReason> {
+        if let Some(job) = self.slot.take_waiting() {
+            self.drop_frame(job.frame_index)?;
+        }
+        self.ending = Ending::Closing(Instant::now() + CLOSE_LINGER);
+        self.closed_with = Some(code);
+        let frame = CloseFrame { code: CloseCode::from(code), reason: reason.into() };
+        match self.ws.close(Some(frame)) {
+            Ok(()) => {}
+            Err(tungstenite::Error::Io(e)) if e.kind() == ErrorKind::WouldBlock => self.want_write = true,
+            Err(_) => return Err(EndReason::Closed(code)),
+        }
+        self.flush()
+    }
+
+    /// Queue one message and try to write it out; a would-block leaves it buffered (bounded
+    /// by `--max-write-buffer`) and the loop polls for writability.
+    fn send(&mut self, msg: &ServerMessage) -> Result<(), EndReason> {
+        match self.ws.write(Message::Text(msg.to_json())) {
+            Ok(()) => self.flush(),
+            Err(tungstenite::Error::Io(e)) if e.kind() == ErrorKind::WouldBlock => {
+                self.want_write = true;
+                Ok(())
+            }
+            Err(tungstenite::Error::WriteBufferFull(_)) => Err(EndReason::WriteBufferFull),
+            Err(tungstenite::Error::ConnectionClosed) | Err(tungstenite::Error::AlreadyClosed) => {
+                Err(EndReason::ClientGone)
+            }
+            // Writing after our close frame (e.g. a result racing a shutdown): not an error.
+            Err(tungstenite::Error::Protocol(_)) => Ok(()),
+            Err(_) => Err(EndReason::Io),
+        }
+    }
+
+    fn flush(&mut self) -> Result<(), EndReason> {
+        match self.ws.flush() {
+            Ok(()) => {
+                self.want_write = false;
+                Ok(())
+            }
+            Err(tungstenite::Error::Io(e)) if e.kind() == ErrorKind::WouldBlock => {
+                self.want_write = true;
+                Ok(())
+            }
+            Err(tungstenite::Error::ConnectionClosed) | Err(tungstenite::Error::AlreadyClosed) => {
+                Err(self.end_reason())
+            }
+            Err(_) => Err(EndReason::Io),
+        }
+    }
+}
+
+impl<S: Read + Write> Drop for Session<S> {
+    fn drop(&mut self) {
+        if let (Some(ticket), true) = (&self.ticket, self.slot.busy()) {
+            self.ctx.scheduler.cancel(ticket);
+        }
+    }
+}
+
+fn invalid_frame(index: u64, e: FrameError) -> ServerMessage {
+    ServerMessage::Error { error: ErrorCode::InvalidFrame, frame_index: Some(index), detail: Some(e.code()) }
+}

@@ -1,0 +1,90 @@
+//! Tracking in a session: its [`Tracker`] sees each result's detections in `frame_index` order
+//! (frames dropped under load are simply never seen) and annotates the result before it is sent:
+//! `track_id` on each tracked detection and on the lines linked to one, and `track_text`, the
+//! track's best reading so far (its linked lines' text seen most often over its life).
+//!
+//! The tracker sees the detections the detector reports (score above `--min-score`): with the
+//! default `--min-score 0.5` (= `--track-thresh`) ByteTrack's second association of low-score
+//! detections has nothing to work on; a lower `--min-score` feeds it (and reports those
+//! detections too).
+
+use crate::protocol::FrameResult;
+use crate::vision::track::{TrackInput, Tracker};
+
+/// Run `tracker` on `result`'s detections and annotate `result`.
+pub fn annotate(tracker: &mut Tracker, result: &mut FrameResult) {
+    let Some(detections) = result.detections.as_mut() else { return };
+    let inputs: Vec<TrackInput> =
+        detections.iter().map(|d| TrackInput { bbox: d.bbox, score: d.score, class_id: d.class_id }).collect();
+    for (d, id) in detections.iter_mut().zip(tracker.update(&inputs)) {
+        d.track_id = id;
+    }
+    for line in result.texts.iter_mut().flatten() {
+        line.track_id = line.detection.and_then(|i| detections.get(i)).and_then(|d| d.track_id);
+        if let Some(id) = line.track_id {
+            tracker.add_reading(id, &line.text, line.score);
+        }
+    }
+    for d in detections.iter_mut() {
+        d.track_text = d.track_id.and_then(|id| tracker.best_reading(id)).map(String::from);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{Detection, TextLine};
+    use crate::vision::track::TrackConfig;
+
+    fn det(x: f32) -> Detection {
+        Detection {
+            label: "car".into(),
+            class_id: 2,
+            score: 0.9,
+            bbox: [x, 10.0, x + 100.0, 60.0],
+            track_id: None,
+            track_text: None,
+        }
+    }
+
+    fn line(text: &str, detection: Option<usize>) -> TextLine {
+        TextLine { text: text.into(), score: 0.9, bbox: [0.0; 4], polygon: [[0.0; 2]; 4], detection, track_id: None }
+    }
+
+    #[test]
+    fn ids_and_the_best_reading_follow_the_object() {
+        let mut t = Tracker::new(TrackConfig::default());
+        let mut readings = ["AB 123", "AB 128", "AB 123", "A8 123"].into_iter();
+        let mut id = None;
+        for i in 0..4 {
+            let text = readings.next().unwrap_or_default();
+            let mut r = FrameResult {
+                width: 640,
+                height: 480,
+                detections: Some(vec![det(10.0 + 5.0 * i as f32)]),
+                texts: Some(vec![line(text, Some(0)), line("FREE", None)]),
+            };
+            // The one misreading that ties on count is the less confident one.
+            if let Some(t) = r.texts.as_mut() {
+                t[0].score = if i == 1 { 0.6 } else { 0.9 };
+            }
+            annotate(&mut t, &mut r);
+            let (d, texts) = (&r.detections.as_ref().unwrap()[0], r.texts.as_ref().unwrap());
+            assert!(d.track_id.is_some());
+            id = id.or(d.track_id);
+            assert_eq!(d.track_id, id, "one id for the whole sequence");
+            assert_eq!(texts[0].track_id, id, "a linked line carries its detection's track");
+            assert_eq!(texts[1].track_id, None, "an unlinked line carries none");
+            assert_eq!(d.track_text.as_deref(), Some("AB 123"), "frame {i}: the most frequent reading");
+        }
+    }
+
+    #[test]
+    fn results_without_detections_are_left_alone() {
+        let mut t = Tracker::new(TrackConfig::default());
+        let mut r = FrameResult { width: 1, height: 1, detections: None, texts: Some(vec![line("X", None)]) };
+        annotate(&mut t, &mut r);
+        assert_eq!(r.texts.unwrap()[0].track_id, None);
+        assert!(t.is_empty());
+    }
+}

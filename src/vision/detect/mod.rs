@@ -1,0 +1,241 @@
+//! Object detection: the detector families, their input preprocessing, output decoding and NMS.
+//!
+//! Two families: the shipped SSD-MobileNetV2-COCO (NHWC `[1,300,300,3]`, outputs
+//! `boxes [1,1917,4]` and `scores [1,1917,80]`, see `models/PROVENANCE.md`; decoded in [`ssd`])
+//! and Ultralytics-style YOLO exports a user brings with `--detector` (NCHW input, letterboxed;
+//! v5 `[1,N,5+C]` or v8/11 `[1,4+C,N]` output; decoded in [`yolo`]), told apart by their input
+//! and output shapes. The network itself runs behind [`Model`]: this module never knows which
+//! engine runs it.
+
+use std::path::Path;
+use std::time::Instant;
+
+use ndarray::ArrayD;
+
+use crate::protocol::Detection;
+use crate::vision::image::RgbImage;
+use crate::vision::runtime::{read_lines, run_err, LoadReport, Model, ModelError, Runtime};
+
+pub mod nms;
+pub mod preprocess;
+pub mod ssd;
+pub mod yolo;
+
+use nms::{nms_classwise, Candidate};
+use preprocess::{letterbox_input, ssd_input};
+use yolo::YoloLayout;
+
+/// File name of the shipped detector inside `--models`.
+pub const SSD_FILE: &str = "ssd_mobilenet_v2_coco.onnx";
+/// File name of the class names inside `--models`.
+pub const NAMES_FILE: &str = "coco.names";
+/// NMS IoU threshold for YOLO exports (YOLOv5's `detect.py` default).
+pub const YOLO_IOU: f32 = 0.45;
+/// At most this many detections per frame (TF OD API exporter's top 100).
+pub const MAX_DETECTIONS: usize = 100;
+/// Input side used when a YOLO export leaves its input size symbolic.
+const YOLO_DEFAULT_SIDE: usize = 640;
+
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Ssd,
+    Yolo(YoloLayout),
+}
+
+/// An object detector, ready to run from any thread.
+pub struct Detector {
+    model: Box<dyn Model>,
+    kind: Kind,
+    /// Model input width and height.
+    input_w: usize,
+    input_h: usize,
+    labels: Vec<String>,
+    report: LoadReport,
+}
+
+impl std::fmt::Debug for Detector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Detector").field("report", &self.report).finish()
+    }
+}
+
+fn layout_err(path: &Path, why: String) -> ModelError {
+    ModelError::Layout { path: path.to_path_buf(), why }
+}
+
+impl Detector {
+    /// Load the shipped SSD-MobileNetV2-COCO detector and `coco.names` from `models_dir`.
+    pub fn load_ssd(runtime: &Runtime, models_dir: &Path) -> Result<Detector, ModelError> {
+        let path = models_dir.join(SSD_FILE);
+        let started = Instant::now();
+        let model = runtime.load(&path)?;
+        let labels = read_lines(&models_dir.join(NAMES_FILE))?;
+        let shape = [1, ssd::SIDE, ssd::SIDE, 3];
+        let outs = model.prepare(&shape)?;
+        if !outs.iter().map(Vec::as_slice).eq(ssd::OUTPUTS.iter().map(|s| &s[..])) {
+            return Err(layout_err(&path, format!("outputs {outs:?}, expected boxes and scores {:?}", ssd::OUTPUTS)));
+        }
+        let report = LoadReport { path, input_shape: shape.to_vec(), load_time: started.elapsed(), family: "ssd" };
+        Ok(Detector { model, kind: Kind::Ssd, input_w: ssd::SIDE, input_h: ssd::SIDE, labels, report })
+    }
+
+    /// Load a user's Ultralytics YOLO export; class names come from `models_dir/coco.names`
+    /// when the model has 80 classes, else `class_<id>`.
+    pub fn load_yolo(runtime: &Runtime, path: &Path, models_dir: &Path) -> Result<Detector, ModelError> {
+        let started = Instant::now();
+        let model = runtime.load(path)?;
+        let declared = model.declared_input();
+        let shape = match declared.iter().copied().collect::<Option<Vec<usize>>>() {
+            Some(s) if s.len() == 4 && s[0] == 1 && s[1] == 3 && s[2] > 0 && s[3] > 0 => s,
+            Some(s) => return Err(layout_err(path, format!("input {s:?}, expected [1,3,H,W]"))),
+            None => vec![1, 3, YOLO_DEFAULT_SIDE, YOLO_DEFAULT_SIDE],
+        };
+        let outs = model.prepare(&shape)?;
+        let out = outs.first().cloned().unwrap_or_default();
+        let layout = yolo::layout_from_shape(&out)
+            .ok_or_else(|| layout_err(path, format!("output {out:?} is neither [1,N,5+C] nor [1,4+C,N]")))?;
+        let classes = match layout {
+            YoloLayout::V5 { classes, .. } | YoloLayout::V8 { classes, .. } => classes,
+        };
+        let coco = read_lines(&models_dir.join(NAMES_FILE)).unwrap_or_default();
+        let labels = if classes == coco.len() { coco } else { (0..classes).map(|c| format!("class_{c}")).collect() };
+        let family = if matches!(layout, YoloLayout::V5 { .. }) { "yolov5" } else { "yolov8" };
+        let report = LoadReport { path: path.into(), input_shape: shape.clone(), load_time: started.elapsed(), family };
+        Ok(Detector { model, kind: Kind::Yolo(layout), input_w: shape[3], input_h: shape[2], labels, report })
+    }
+
+    /// What was loaded and how long it took.
+    pub fn report(&self) -> &LoadReport {
+        &self.report
+    }
+
+    /// The largest DCT-domain downscale (1, 2, 4 or 8, for [`crate::vision::jpeg::decode_rgb`])
+    /// that still gives this detector at least its input resolution from a `width × height`
+    /// frame: the model then samples a smaller image without losing detail it would have used.
+    /// SSD stretches the frame to its square input, so both scaled sides must reach it; a YOLO
+    /// letterbox scales by the tighter side, so one scaled side reaching its input is enough.
+    pub fn decode_scale(&self, width: usize, height: usize) -> u8 {
+        let stretch = matches!(self.kind, Kind::Ssd);
+        decode_scale_for(stretch, (self.input_w, self.input_h), (width, height))
+    }
+
+    /// Detect objects in `img`; boxes in `img` pixels, highest score first, scores > `min_score`.
+    pub fn detect(&self, img: &RgbImage, min_score: f32) -> Result<Vec<Detection>, ModelError> {
+        self.detect_scaled(img, (img.width, img.height), min_score)
+    }
+
+    /// As [`Detector::detect`], with boxes in the pixels of a `frame` (width, height) that `img`
+    /// is a downscaled decode of (see [`Detector::decode_scale`]).
+    pub fn detect_scaled(
+        &self,
+        img: &RgbImage,
+        frame: (usize, usize),
+        min_score: f32,
+    ) -> Result<Vec<Detection>, ModelError> {
+        let (w, h) = (self.input_w, self.input_h);
+        let mut buf = vec![0f32; w * h * 3];
+        let (fw, fh) = (frame.0 as f32, frame.1 as f32);
+        match self.kind {
+            Kind::Ssd => {
+                ssd_input(img, w, h, &mut buf);
+                let outputs = self.model.run(tensor(&[1, h, w, 3], buf)?)?;
+                let [boxes, scores] = outputs.as_slice() else {
+                    return Err(run_err(format!("{} outputs, expected boxes and scores", outputs.len())));
+                };
+                let boxes = boxes.as_slice().ok_or_else(|| run_err("boxes not contiguous"))?;
+                let scores = scores.as_slice().ok_or_else(|| run_err("scores not contiguous"))?;
+                let classes = self.labels.len().min(ssd::CLASSES);
+                let cands = ssd::candidates(boxes, scores, ssd::CLASSES, classes, min_score);
+                let kept = nms_classwise(cands, ssd::IOU, MAX_DETECTIONS);
+                Ok(kept
+                    .into_iter()
+                    .map(|c| {
+                        let b = c.bbox;
+                        self.detection(c, [b[0] * fw, b[1] * fh, b[2] * fw, b[3] * fh])
+                    })
+                    .collect())
+            }
+            Kind::Yolo(layout) => {
+                let lb = letterbox_input(img, w, h, &mut buf);
+                let outputs = self.model.run(tensor(&[1, 3, h, w], buf)?)?;
+                let out = outputs.first().ok_or_else(|| run_err("no output"))?;
+                let out = out.as_slice().ok_or_else(|| run_err("output not contiguous"))?;
+                let cands = yolo::decode(out, layout, min_score);
+                let kept = nms_classwise(cands, YOLO_IOU, MAX_DETECTIONS);
+                Ok(kept
+                    .into_iter()
+                    .map(|c| {
+                        let b = lb.unmap(c.bbox, img.width, img.height);
+                        let (sx, sy) = (fw / img.width as f32, fh / img.height as f32);
+                        self.detection(c, [b[0] * sx, b[1] * sy, b[2] * sx, b[3] * sy])
+                    })
+                    .collect())
+            }
+        }
+    }
+
+    fn detection(&self, c: Candidate, bbox: [f32; 4]) -> Detection {
+        let label = self.labels.get(c.class_id).cloned().unwrap_or_else(|| format!("class_{}", c.class_id));
+        let round1 = |v: f32| (v * 10.0).round() / 10.0;
+        Detection {
+            label,
+            class_id: c.class_id,
+            score: (c.score * 10_000.0).round() / 10_000.0,
+            bbox: [round1(bbox[0]), round1(bbox[1]), round1(bbox[2]), round1(bbox[3])],
+            track_id: None,
+            track_text: None,
+        }
+    }
+}
+
+/// A model input tensor of `shape` from `data` (its length must match).
+pub(crate) fn tensor(shape: &[usize], data: Vec<f32>) -> Result<ArrayD<f32>, ModelError> {
+    ArrayD::from_shape_vec(shape, data).map_err(run_err)
+}
+
+/// See [`Detector::decode_scale`]: `stretch` for a model that stretches the frame to its input
+/// (both sides must be covered), else letterboxed (one side is enough).
+fn decode_scale_for(stretch: bool, input: (usize, usize), frame: (usize, usize)) -> u8 {
+    [8u8, 4, 2]
+        .into_iter()
+        .find(|&d| {
+            let (w, h) = (frame.0.div_ceil(usize::from(d)), frame.1.div_ceil(usize::from(d)));
+            let (cover_w, cover_h) = (w >= input.0, h >= input.1);
+            if stretch {
+                cover_w && cover_h
+            } else {
+                cover_w || cover_h
+            }
+        })
+        .unwrap_or(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decode_scale_never_goes_below_the_model_input() {
+        let ssd = |w, h| decode_scale_for(true, (300, 300), (w, h));
+        assert_eq!(ssd(640, 480), 1, "480 / 2 < 300");
+        assert_eq!(ssd(1280, 720), 2);
+        assert_eq!(ssd(1920, 1080), 2, "1080 / 4 < 300");
+        assert_eq!(ssd(2560, 1440), 4);
+        assert_eq!(ssd(4000, 3000), 8);
+        assert_eq!(ssd(2400, 301), 1, "the short side decides");
+        assert_eq!(ssd(200, 100), 1, "never enlarged, never below 1");
+        assert_eq!(ssd(600, 600), 2, "exactly the input is enough");
+        assert_eq!(ssd(599, 600), 2, "ceil(599 / 2) = 300");
+        let yolo = |w, h| decode_scale_for(false, (640, 640), (w, h));
+        assert_eq!(yolo(1280, 720), 2, "the long side covers 640");
+        assert_eq!(yolo(1920, 1080), 2);
+        assert_eq!(yolo(640, 480), 1);
+        assert_eq!(yolo(5120, 100), 8);
+    }
+
+    #[test]
+    fn missing_model_is_a_clear_error() {
+        let e = Detector::load_ssd(&Runtime::tract(1), Path::new("/nonexistent-dir")).unwrap_err();
+        assert!(matches!(e, ModelError::Missing(_)), "{e}");
+    }
+}
