@@ -9,7 +9,8 @@
 //! frame that is alone ([`crate::vision::parallel::width`] > 1), and *narrow* single-threaded
 //! sessions, one per thread that may run models at once, for frames that share the machine.
 //! Spinning is off everywhere: an idle intra-op thread that spins burns the core the next model
-//! needs. Each session's memory arena is bounded by the model's own peak.
+//! needs. Memory: the sessions keep ONNX Runtime's default CPU arena (turning it off cost ~10 %
+//! throughput here and did not lower the peak); see docs/PERFORMANCE.md for the RSS figures.
 
 use std::path::{Path, PathBuf};
 
@@ -108,12 +109,11 @@ impl OrtEngine {
             .map_err(|e| err(&e))
     }
 
-    /// Load `path`: a wide session and `threads + 1` narrow ones (every worker, plus the helper
-    /// of a frame that is splitting while a second frame starts).
+    /// Load `path`: a wide session and one narrow session per frame worker (a lone frame's
+    /// helper finds the other worker's idle; in the rare overlap a caller waits for a session).
     pub fn load(&self, path: &Path) -> Result<OrtModel, ModelError> {
         let wide = if self.threads > 1 { Some(Mutex::new(self.session(path, self.threads)?)) } else { None };
-        let narrow =
-            (0..self.threads + 1).map(|_| self.session(path, 1).map(Mutex::new)).collect::<Result<Vec<_>, _>>()?;
+        let narrow = (0..self.threads).map(|_| self.session(path, 1).map(Mutex::new)).collect::<Result<Vec<_>, _>>()?;
         let declared = narrow[0]
             .lock()
             .inputs()
