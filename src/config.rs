@@ -11,6 +11,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::protocol::PipelineKind;
+use crate::vision::detect::DetectorOptions;
 use crate::vision::runtime::EngineKind;
 use crate::vision::track::TrackConfig;
 
@@ -113,6 +114,21 @@ pub struct ServeArgs {
     /// `ORT_DYLIB_PATH`, else `libonnxruntime.so` from the loader's search path.
     #[arg(long, env = "FRAMEWIRE_ONNXRUNTIME_LIB")]
     pub onnxruntime_lib: Option<PathBuf>,
+
+    /// Class names for the detector, one a line (line N = class id N), instead of the export's
+    /// own `names` metadata (or `coco.names` for the shipped SSD).
+    #[arg(long, env = "FRAMEWIRE_LABELS")]
+    pub labels: Option<PathBuf>,
+
+    /// Class-wise NMS IoU threshold. Default: 0.7 for a YOLO export (Ultralytics' predict
+    /// default), 0.6 for the shipped SSD (its exporter's). End-to-end exports run no NMS.
+    #[arg(long, env = "FRAMEWIRE_NMS_IOU")]
+    pub nms_iou: Option<f32>,
+
+    /// Most detections per frame. Default: 300 for a YOLO export (Ultralytics' `max_det`), 100
+    /// for the shipped SSD.
+    #[arg(long, env = "FRAMEWIRE_MAX_DETECTIONS")]
+    pub max_detections: Option<usize>,
 
     /// Frame workers (each frame runs on one; a frame that is alone also uses the idle cores).
     /// Default 0 = number of CPU cores.
@@ -248,6 +264,8 @@ pub struct Config {
     pub models: PathBuf,
     /// See [`ServeArgs::detector`].
     pub detector: Option<PathBuf>,
+    /// See [`ServeArgs::labels`], [`ServeArgs::nms_iou`], [`ServeArgs::max_detections`].
+    pub detector_options: DetectorOptions,
     /// See [`ServeArgs::engine`].
     pub engine: EngineKind,
     /// See [`ServeArgs::onnxruntime_lib`].
@@ -334,6 +352,12 @@ impl ServeArgs {
                 return bad(flag, "must be within (0, 1]");
             }
         }
+        if self.nms_iou.is_some_and(|v| !(v.is_finite() && v > 0.0 && v <= 1.0)) {
+            return bad("nms-iou", "must be within (0, 1]");
+        }
+        if self.max_detections.is_some_and(|v| !(1..=10_000).contains(&v)) {
+            return bad("max-detections", "must be between 1 and 10000");
+        }
         if !(1..=10_000).contains(&self.track_buffer) {
             return bad("track-buffer", "must be between 1 and 10000 frames");
         }
@@ -349,6 +373,11 @@ impl ServeArgs {
             demo_remote_ws: self.demo_remote_ws,
             models: self.models.clone(),
             detector: self.detector.clone(),
+            detector_options: DetectorOptions {
+                labels: self.labels.clone(),
+                nms_iou: self.nms_iou,
+                max_detections: self.max_detections,
+            },
             engine: self.engine,
             onnxruntime_lib: self.onnxruntime_lib.clone(),
             threads,

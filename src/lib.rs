@@ -59,10 +59,11 @@ pub fn build_scheduler(config: &config::Config) -> Result<scheduler::Scheduler, 
     };
     log::info!("engine: {}", runtime.describe());
     let detector = match &config.detector {
-        Some(path) => Detector::load_yolo(&runtime, path, &config.models)?,
-        None => Detector::load_ssd(&runtime, &config.models)?,
+        Some(path) => Detector::load_yolo_with(&runtime, path, &config.models, &config.detector_options)?,
+        None => Detector::load_ssd_with(&runtime, &config.models, &config.detector_options)?,
     };
     log_load(detector.report());
+    log::info!("detector classes: {}", detector.labels().len());
     let sizes: Vec<(usize, usize)> =
         TEXT_DET_PRESET_SIZES.iter().map(|&(w, h)| detection::det_input_size(w, h, config.ocr_max_side)).collect();
     let text_detector = TextDetector::load(&runtime, &config.models, &sizes)?;

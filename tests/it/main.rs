@@ -14,3 +14,4 @@ mod server;
 mod session;
 mod support;
 mod tracking;
+mod yolo;

@@ -29,10 +29,23 @@ use yolo::YoloLayout;
 pub const SSD_FILE: &str = "ssd_mobilenet_v2_coco.onnx";
 /// File name of the class names inside `--models`.
 pub const NAMES_FILE: &str = "coco.names";
-/// NMS IoU threshold for YOLO exports (YOLOv5's `detect.py` default).
-pub const YOLO_IOU: f32 = 0.45;
-/// At most this many detections per frame (TF OD API exporter's top 100).
+/// NMS IoU threshold for YOLO exports: Ultralytics' `model.predict()` default.
+pub const YOLO_IOU: f32 = 0.7;
+/// At most this many detections per frame from a YOLO export: Ultralytics' `max_det` default.
+pub const YOLO_MAX_DETECTIONS: usize = 300;
+/// At most this many detections per frame from the SSD (TF OD API exporter's top 100).
 pub const MAX_DETECTIONS: usize = 100;
+
+/// How a detector decodes, from the configuration; `None` = the family's default.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DetectorOptions {
+    /// `--labels FILE`: class names, one a line, instead of the export's own.
+    pub labels: Option<std::path::PathBuf>,
+    /// `--nms-iou`: class-wise NMS IoU threshold (SSD 0.6, YOLO 0.7).
+    pub nms_iou: Option<f32>,
+    /// `--max-detections`: most detections per frame (SSD 100, YOLO 300).
+    pub max_detections: Option<usize>,
+}
 /// Input side used when a YOLO export leaves its input size symbolic.
 const YOLO_DEFAULT_SIDE: usize = 640;
 
@@ -46,6 +59,8 @@ enum Kind {
 pub struct Detector {
     model: Box<dyn Model>,
     kind: Kind,
+    nms_iou: f32,
+    max_detections: usize,
     /// Model input width and height.
     input_w: usize,
     input_h: usize,
@@ -66,42 +81,116 @@ fn layout_err(path: &Path, why: String) -> ModelError {
 impl Detector {
     /// Load the shipped SSD-MobileNetV2-COCO detector and `coco.names` from `models_dir`.
     pub fn load_ssd(runtime: &Runtime, models_dir: &Path) -> Result<Detector, ModelError> {
+        Detector::load_ssd_with(runtime, models_dir, &DetectorOptions::default())
+    }
+
+    /// As [`Detector::load_ssd`], decoding as `options` say.
+    pub fn load_ssd_with(
+        runtime: &Runtime,
+        models_dir: &Path,
+        options: &DetectorOptions,
+    ) -> Result<Detector, ModelError> {
         let path = models_dir.join(SSD_FILE);
         let started = Instant::now();
         let model = runtime.load(&path)?;
-        let labels = read_lines(&models_dir.join(NAMES_FILE))?;
+        let labels = match &options.labels {
+            Some(file) => read_lines(file)?,
+            None => read_lines(&models_dir.join(NAMES_FILE))?,
+        };
         let shape = [1, ssd::SIDE, ssd::SIDE, 3];
         let outs = model.prepare(&shape)?;
         if !outs.iter().map(Vec::as_slice).eq(ssd::OUTPUTS.iter().map(|s| &s[..])) {
             return Err(layout_err(&path, format!("outputs {outs:?}, expected boxes and scores {:?}", ssd::OUTPUTS)));
         }
         let report = LoadReport { path, input_shape: shape.to_vec(), load_time: started.elapsed(), family: "ssd" };
-        Ok(Detector { model, kind: Kind::Ssd, input_w: ssd::SIDE, input_h: ssd::SIDE, labels, report })
+        Ok(Detector {
+            model,
+            kind: Kind::Ssd,
+            nms_iou: options.nms_iou.unwrap_or(ssd::IOU),
+            max_detections: options.max_detections.unwrap_or(MAX_DETECTIONS),
+            input_w: ssd::SIDE,
+            input_h: ssd::SIDE,
+            labels,
+            report,
+        })
     }
 
-    /// Load a user's Ultralytics YOLO export; class names come from `models_dir/coco.names`
-    /// when the model has 80 classes, else `class_<id>`.
+    /// Load a user's Ultralytics YOLO export with the family's defaults.
     pub fn load_yolo(runtime: &Runtime, path: &Path, models_dir: &Path) -> Result<Detector, ModelError> {
+        Detector::load_yolo_with(runtime, path, models_dir, &DetectorOptions::default())
+    }
+
+    /// Load a user's Ultralytics YOLO export. Its layout comes from its metadata and shapes
+    /// ([`yolo::layout_for`]); its class names from `options.labels`, else its own `names`
+    /// metadata, else `models_dir/coco.names` when it has 80 classes, else `class_<id>`.
+    pub fn load_yolo_with(
+        runtime: &Runtime,
+        path: &Path,
+        models_dir: &Path,
+        options: &DetectorOptions,
+    ) -> Result<Detector, ModelError> {
         let started = Instant::now();
-        let model = runtime.load(path)?;
+        let hint = |e: ModelError| match e {
+            ModelError::Load { path, why } => ModelError::Load {
+                path,
+                why: format!(
+                    "{why} (the engine cannot run this graph: re-export with `nms=False`, or try the other \
+                     `--engine`)"
+                ),
+            },
+            e => e,
+        };
+        let model = runtime.load(path).map_err(hint)?;
+        let meta = yolo::ExportMeta::read(|k| model.metadata(k));
         let declared = model.declared_input();
         let shape = match declared.iter().copied().collect::<Option<Vec<usize>>>() {
             Some(s) if s.len() == 4 && s[0] == 1 && s[1] == 3 && s[2] > 0 && s[3] > 0 => s,
             Some(s) => return Err(layout_err(path, format!("input {s:?}, expected [1,3,H,W]"))),
             None => vec![1, 3, YOLO_DEFAULT_SIDE, YOLO_DEFAULT_SIDE],
         };
-        let outs = model.prepare(&shape)?;
+        let outs = model.prepare(&shape).map_err(hint)?;
         let out = outs.first().cloned().unwrap_or_default();
-        let layout = yolo::layout_from_shape(&out)
-            .ok_or_else(|| layout_err(path, format!("output {out:?} is neither [1,N,5+C] nor [1,4+C,N]")))?;
-        let classes = match layout {
-            YoloLayout::V5 { classes, .. } | YoloLayout::V8 { classes, .. } => classes,
+        let layout = yolo::layout_for(&out, &meta).map_err(|why| layout_err(path, why))?;
+        let labels = match (&options.labels, meta.names, layout.classes()) {
+            (Some(file), _, _) => read_lines(file)?,
+            (None, Some(names), Some(c)) if names.len() != c => {
+                return Err(layout_err(
+                    path,
+                    format!("its `names` metadata has {} classes, its output {c}", names.len()),
+                ));
+            }
+            (None, Some(names), _) => names,
+            (None, None, Some(c)) => {
+                let coco = read_lines(&models_dir.join(NAMES_FILE)).unwrap_or_default();
+                if c == coco.len() {
+                    coco
+                } else {
+                    (0..c).map(|i| format!("class_{i}")).collect()
+                }
+            }
+            (None, None, None) => Vec::new(),
         };
-        let coco = read_lines(&models_dir.join(NAMES_FILE)).unwrap_or_default();
-        let labels = if classes == coco.len() { coco } else { (0..classes).map(|c| format!("class_{c}")).collect() };
-        let family = if matches!(layout, YoloLayout::V5 { .. }) { "yolov5" } else { "yolov8" };
-        let report = LoadReport { path: path.into(), input_shape: shape.clone(), load_time: started.elapsed(), family };
-        Ok(Detector { model, kind: Kind::Yolo(layout), input_w: shape[3], input_h: shape[2], labels, report })
+        let report = LoadReport {
+            path: path.into(),
+            input_shape: shape.clone(),
+            load_time: started.elapsed(),
+            family: layout.family(),
+        };
+        Ok(Detector {
+            model,
+            kind: Kind::Yolo(layout),
+            nms_iou: options.nms_iou.unwrap_or(YOLO_IOU),
+            max_detections: options.max_detections.unwrap_or(YOLO_MAX_DETECTIONS),
+            input_w: shape[3],
+            input_h: shape[2],
+            labels,
+            report,
+        })
+    }
+
+    /// The class names, by class id.
+    pub fn labels(&self) -> &[String] {
+        &self.labels
     }
 
     /// What was loaded and how long it took.
@@ -146,7 +235,7 @@ impl Detector {
                 let scores = scores.as_slice().ok_or_else(|| run_err("scores not contiguous"))?;
                 let classes = self.labels.len().min(ssd::CLASSES);
                 let cands = ssd::candidates(boxes, scores, ssd::CLASSES, classes, min_score);
-                let kept = nms_classwise(cands, ssd::IOU, MAX_DETECTIONS);
+                let kept = nms_classwise(cands, self.nms_iou, self.max_detections);
                 Ok(kept
                     .into_iter()
                     .map(|c| {
@@ -161,7 +250,16 @@ impl Detector {
                 let out = outputs.first().ok_or_else(|| run_err("no output"))?;
                 let out = out.as_slice().ok_or_else(|| run_err("output not contiguous"))?;
                 let cands = yolo::decode(out, layout, min_score);
-                let kept = nms_classwise(cands, YOLO_IOU, MAX_DETECTIONS);
+                let kept = match layout {
+                    // Final rows: no NMS to run, only the cap (NaN-free by `decode`).
+                    YoloLayout::EndToEnd { .. } => {
+                        let mut c = cands;
+                        c.sort_by(|a, b| b.score.total_cmp(&a.score));
+                        c.truncate(self.max_detections);
+                        c
+                    }
+                    _ => nms_classwise(cands, self.nms_iou, self.max_detections),
+                };
                 Ok(kept
                     .into_iter()
                     .map(|c| {

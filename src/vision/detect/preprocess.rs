@@ -38,21 +38,6 @@ fn legacy_taps(input: usize, output: usize) -> Vec<Tap> {
         .collect()
 }
 
-/// Half-pixel-centre bilinear taps, as OpenCV's `INTER_LINEAR`: `s = (dst + 0.5) * in/out - 0.5`,
-/// clamped to the image. `input` must be > 0.
-fn half_pixel_taps(input: usize, output: usize) -> Vec<Tap> {
-    let scale = input as f64 / output as f64;
-    let last = (input - 1) as f64;
-    (0..output)
-        .map(|o| {
-            let s = ((o as f64 + 0.5) * scale - 0.5).clamp(0.0, last);
-            let f = s.floor();
-            let i0 = (f as usize).min(input - 1);
-            Tap { i0, i1: (i0 + 1).min(input - 1), w: s - f }
-        })
-        .collect()
-}
-
 /// Whether `img` is something we can sample: non-empty and with all its bytes.
 fn usable(img: &RgbImage) -> bool {
     img.width > 0 && img.height > 0 && img.data.len() >= img.width * img.height * 3
@@ -163,8 +148,8 @@ impl Letterbox {
 }
 
 /// Ultralytics letterbox: scale the frame by `min(dst_w/w, dst_h/h)` to
-/// `round(w*scale)`×`round(h*scale)` (ties to even, as Python's `round`) with half-pixel-centre
-/// bilinear (like `cv2.INTER_LINEAR`, up to OpenCV's fixed-point rounding), centre it
+/// `round(w*scale)`×`round(h*scale)` (ties to even, as Python's `round`) with `cv2.resize`'s
+/// 8-bit `INTER_LINEAR` (the exact port in [`crate::vision::cv::resize`]), centre it
 /// (`pad = round(slack/2 - 0.1)`, as Ultralytics) on a `114/255` grey canvas, values `pixel/255`,
 /// NCHW RGB into `out` (`3*dst_h*dst_w` values). Returns the mapping back to frame pixels.
 ///
@@ -186,34 +171,25 @@ pub fn letterbox_input(img: &RgbImage, dst_w: usize, dst_h: usize, out: &mut [f3
     let top = (((dst_h - new_h) as f64 / 2.0 - 0.1).round_ties_even().max(0.0) as usize).min(dst_h - new_h);
     let right = dst_w - new_w - left;
 
-    let xs = half_pixel_taps(img.width, new_w);
-    let ys = half_pixel_taps(img.height, new_h);
-    let k = 1.0f64 / 255.0;
+    // cv2.resize(INTER_LINEAR) on the 8-bit frame, exactly (the port in `cv::resize`), as
+    // Ultralytics does before dividing by 255.
+    let resized = crate::vision::cv::resize::resize_linear_u8(&img.data, img.width, img.height, new_w, new_h);
     let plane = dst_w * dst_h;
     let (r_plane, rest) = out.split_at_mut(plane);
     let (g_plane, b_plane) = rest.split_at_mut(plane);
     let mut planes = [r_plane, g_plane, b_plane];
     for p in planes.iter_mut() {
-        p[..top * dst_w].fill(PAD);
-        p[(top + new_h) * dst_w..].fill(PAD);
+        p.fill(PAD);
     }
-    let mut cache = RowCache::new(new_w * 3);
-    for (y, ty) in ys.iter().enumerate() {
-        let (t, u) = cache.get(img, &xs, ty.i0, ty.i1);
-        let (w0, w1) = (1.0 - ty.w, ty.w);
-        let row = (top + y) * dst_w;
-        for (c, p) in planes.iter_mut().enumerate() {
-            let line = &mut p[row..row + dst_w];
-            line[..left].fill(PAD);
-            line[left + new_w..].fill(PAD);
-            let img_part = &mut line[left..left + new_w];
-            for (x, o) in img_part.iter_mut().enumerate() {
-                let i = x * 3 + c;
-                *o = ((t[i] * w0 + u[i] * w1) * k) as f32;
+    for (y, row) in resized.chunks_exact(new_w * 3).enumerate() {
+        let at = (top + y) * dst_w + left;
+        for (x, px) in row.chunks_exact(3).enumerate() {
+            for (c, p) in planes.iter_mut().enumerate() {
+                p[at + x] = f32::from(px[c]) / 255.0;
             }
         }
-        debug_assert_eq!(left + new_w + right, dst_w);
     }
+    debug_assert_eq!(left + new_w + right, dst_w);
     Letterbox { scale: scale as f32, pad_x: left as f32, pad_y: top as f32 }
 }
 
@@ -338,12 +314,13 @@ mod tests {
 
     #[test]
     fn letterbox_interpolates_with_half_pixel_centres() {
-        // 2×2 → 4×4 (scale 2, no padding): x taps s = -.25→0, .25, .75, 1.25→1 (clamped).
+        // 2×2 → 4×4 (scale 2, no padding): x taps s = -.25→0, .25, .75, 1.25→1 (clamped), in
+        // cv2's 8-bit arithmetic: 0, 63.75 → 64, 191.25 → 191, 255.
         let img = image(2, 2, |x, _, _| if x == 0 { 0 } else { 255 });
         let mut out = vec![0.0; 3 * 4 * 4];
         let lb = letterbox_input(&img, 4, 4, &mut out);
         assert_eq!(lb, Letterbox { scale: 2.0, pad_x: 0.0, pad_y: 0.0 });
-        let want = [0.0, 0.25, 0.75, 1.0];
+        let want = [0.0, 64.0 / 255.0, 191.0 / 255.0, 1.0];
         for (i, v) in out.iter().enumerate() {
             assert!((v - want[i % 4]).abs() < 1e-6, "{i}: {v}");
         }

@@ -1,12 +1,15 @@
 //! Decoding the raw output of Ultralytics-style YOLO exports a user brings with `--detector`.
 //!
-//! The shipped detector is SSD, but users may bring their own YOLO ONNX export, and two output
-//! layouts exist in the wild: YOLOv5 `[1, N, 5+C]` (per anchor cx, cy, w, h, objectness, C class
-//! scores) and YOLOv8/11 `[1, 4+C, N]` (cx, cy, w, h, C class scores, stored channel-major, no
-//! objectness). The layout is chosen from the output shape alone ([`layout_from_shape`]), and
-//! [`decode`] turns the tensor into one [`Candidate`] per anchor in model-input pixels, before NMS
-//! and before undoing the letterbox ([`crate::vision::detect::preprocess::Letterbox::unmap`]). Model output is not
-//! trusted: NaN/inf scores or coordinates and short tensors never panic.
+//! Three output layouts exist in the wild: YOLOv5 `[1, N, 5+C]` (per anchor cx, cy, w, h,
+//! objectness, C class scores), YOLOv8/11 `[1, 4+C, N]` (cx, cy, w, h, C class scores, stored
+//! channel-major, no objectness), and end-to-end `[1, N, 6]` (YOLO26's default, YOLOv10,
+//! `nms=True` exports: final x1, y1, x2, y2, score, class rows, no NMS to run). The layout comes
+//! from the export's metadata ([`ExportMeta`]: `task`, `end2end`, `names`) where it has it and
+//! from the shapes otherwise ([`layout_for`]); an output that fits no layout, or two, is refused,
+//! never guessed. [`decode`] turns the tensor into [`Candidate`]s in model-input pixels, before
+//! NMS and before undoing the letterbox
+//! ([`crate::vision::detect::preprocess::Letterbox::unmap`]). Model output is not trusted:
+//! NaN/inf scores or coordinates and short tensors never panic.
 
 use crate::vision::detect::nms::Candidate;
 
@@ -27,6 +30,111 @@ pub enum YoloLayout {
         /// C.
         classes: usize,
     },
+    /// `[1, N, 6]`: final detections x1, y1, x2, y2, score, class id (no NMS).
+    EndToEnd {
+        /// N rows.
+        rows: usize,
+    },
+}
+
+impl YoloLayout {
+    /// Classes the output itself tells (none for end-to-end rows).
+    pub fn classes(&self) -> Option<usize> {
+        match *self {
+            YoloLayout::V5 { classes, .. } | YoloLayout::V8 { classes, .. } => Some(classes),
+            YoloLayout::EndToEnd { .. } => None,
+        }
+    }
+
+    /// The family name for the start-up log.
+    pub fn family(&self) -> &'static str {
+        match self {
+            YoloLayout::V5 { .. } => "yolov5",
+            YoloLayout::V8 { .. } => "yolov8",
+            YoloLayout::EndToEnd { .. } => "yolo-end2end",
+        }
+    }
+}
+
+/// What an Ultralytics export says about itself in its ONNX metadata (`metadata_props`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExportMeta {
+    /// `task`: `detect`, `segment`, `pose`, `obb`, `classify`.
+    pub task: Option<String>,
+    /// `end2end`: `True` for an NMS-free end-to-end head.
+    pub end2end: Option<bool>,
+    /// `args` says `'nms': True` (NMS baked into the graph: final rows too).
+    pub nms_in_graph: bool,
+    /// `names`: the class names, by id.
+    pub names: Option<Vec<String>>,
+}
+
+impl ExportMeta {
+    /// From a metadata lookup (`key → value`).
+    pub fn read(get: impl Fn(&str) -> Option<String>) -> ExportMeta {
+        let flag = |v: Option<String>| {
+            v.and_then(|v| match v.trim() {
+                "True" | "true" => Some(true),
+                "False" | "false" => Some(false),
+                _ => None,
+            })
+        };
+        ExportMeta {
+            task: get("task").map(|t| t.trim().to_string()),
+            end2end: flag(get("end2end")),
+            nms_in_graph: get("args").is_some_and(|a| a.replace(' ', "").contains("'nms':True")),
+            names: get("names").as_deref().and_then(parse_names),
+        }
+    }
+}
+
+/// Parse Ultralytics' `names` entry, a Python dict literal `{0: 'person', 1: "bicycle", ...}`,
+/// into names by id. `None` unless the ids are exactly `0..n` and every name a quoted string.
+pub fn parse_names(text: &str) -> Option<Vec<String>> {
+    let inner = text.trim().strip_prefix('{')?.strip_suffix('}')?;
+    let mut by_id: Vec<(usize, String)> = Vec::new();
+    let mut rest = inner.trim();
+    while !rest.is_empty() {
+        let (id, after) = rest.split_once(':')?;
+        let id: usize = id.trim().parse().ok()?;
+        let after = after.trim_start();
+        let quote = after.chars().next().filter(|c| *c == '\'' || *c == '"')?;
+        let mut name = String::new();
+        let mut chars = after[1..].char_indices();
+        let end = loop {
+            let (i, c) = chars.next()?;
+            match c {
+                '\\' => name.push(chars.next()?.1),
+                c if c == quote => break i + 2,
+                c => name.push(c),
+            }
+        };
+        by_id.push((id, name));
+        rest = after[end..].trim_start();
+        rest = rest.strip_prefix(',').unwrap_or(rest).trim_start();
+    }
+    by_id.sort_by_key(|(id, _)| *id);
+    by_id.iter().enumerate().all(|(i, (id, _))| i == *id).then(|| by_id.into_iter().map(|(_, n)| n).collect())
+}
+
+/// The layout of an export with output `shape` and metadata `meta`, or why it is refused.
+pub fn layout_for(shape: &[usize], meta: &ExportMeta) -> Result<YoloLayout, String> {
+    if let Some(task) = meta.task.as_deref().filter(|t| *t != "detect") {
+        return Err(format!("a `{task}` export: only detection (`task=detect`) exports are served"));
+    }
+    let final_rows = meta.end2end == Some(true) || meta.nms_in_graph;
+    match *shape {
+        [1, n, 6] if final_rows => Ok(YoloLayout::EndToEnd { rows: n }),
+        _ if final_rows => Err(format!("metadata says end-to-end, but output {shape:?} is not [1,N,6]")),
+        // [1,N,6] is also YOLOv5 with one class: only the metadata can tell.
+        [1, n, 6] if meta.end2end.is_none() && n > 6 => Err(format!(
+            "output {shape:?} fits two layouts (end-to-end rows, or YOLOv5 with one class) and the export \
+             has no `end2end` metadata to tell them apart"
+        )),
+        _ => layout_from_shape(shape).ok_or_else(|| {
+            format!("output {shape:?} is none of [1,N,5+C] (YOLOv5), [1,4+C,N] (YOLOv8/11), [1,N,6] (end-to-end)")
+        }),
+    }
 }
 
 /// Pick the layout from an output shape; `None` if it matches neither.
@@ -70,6 +178,17 @@ fn corners(cx: f32, cy: f32, w: f32, h: f32) -> Option<[f32; 4]> {
 pub fn decode(output: &[f32], layout: YoloLayout, score_thr: f32) -> Vec<Candidate> {
     let mut out = Vec::new();
     match layout {
+        YoloLayout::EndToEnd { rows } => {
+            let Some(need) = rows.checked_mul(6) else { return out };
+            for r in output.get(..need).unwrap_or(&[]).chunks_exact(6) {
+                let (score, class) = (r[4], r[5]);
+                let b = [r[0], r[1], r[2], r[3]];
+                let class_ok = (0.0..1e6).contains(&class) && class.fract() == 0.0;
+                if score > score_thr && score.is_finite() && class_ok && b.iter().all(|v| v.is_finite()) {
+                    out.push(Candidate { class_id: class as usize, score, bbox: b });
+                }
+            }
+        }
         YoloLayout::V5 { anchors, classes } => {
             let row = 5 + classes;
             let Some(need) = anchors.checked_mul(row) else { return out };
@@ -109,6 +228,96 @@ pub fn decode(output: &[f32], layout: YoloLayout, score_thr: f32) -> Vec<Candida
         }
     }
     out
+}
+
+#[cfg(test)]
+mod meta_tests {
+    use super::*;
+
+    #[test]
+    fn names_parse_from_the_python_dict_literal() {
+        assert_eq!(
+            parse_names("{0: 'license_plate', 1: \"sign\", 2: 'person'}"),
+            Some(vec!["license_plate".to_string(), "sign".into(), "person".into()])
+        );
+        assert_eq!(parse_names("{0: 'it\\'s', 1: 'a, b'}"), Some(vec!["it's".to_string(), "a, b".into()]));
+        assert_eq!(parse_names("{}"), Some(vec![]));
+        assert_eq!(parse_names("{1: 'a'}"), None, "ids must be 0..n");
+        assert_eq!(parse_names("{0: a}"), None);
+        assert_eq!(parse_names("[0, 1]"), None);
+        assert_eq!(parse_names("{0: 'unterminated}"), None);
+    }
+
+    fn meta(pairs: &[(&str, &str)]) -> ExportMeta {
+        ExportMeta::read(|k| pairs.iter().find(|(key, _)| *key == k).map(|(_, v)| v.to_string()))
+    }
+
+    #[test]
+    fn the_layout_comes_from_the_metadata_then_the_shapes_and_ambiguity_is_refused() {
+        let e2e = meta(&[("task", "detect"), ("end2end", "True")]);
+        assert_eq!(layout_for(&[1, 300, 6], &e2e), Ok(YoloLayout::EndToEnd { rows: 300 }));
+        assert!(layout_for(&[1, 84, 8400], &e2e).is_err(), "end2end metadata with a raw head");
+        let nms = meta(&[("args", "{'imgsz': 640, 'nms': True}")]);
+        assert_eq!(layout_for(&[1, 100, 6], &nms), Ok(YoloLayout::EndToEnd { rows: 100 }));
+        let raw = meta(&[("task", "detect"), ("end2end", "False")]);
+        assert_eq!(layout_for(&[1, 84, 8400], &raw), Ok(YoloLayout::V8 { anchors: 8400, classes: 80 }));
+        assert_eq!(layout_for(&[1, 25200, 6], &raw), Ok(YoloLayout::V5 { anchors: 25200, classes: 1 }));
+        let none = ExportMeta::default();
+        assert!(layout_for(&[1, 300, 6], &none).unwrap_err().contains("two layouts"));
+        assert_eq!(layout_for(&[1, 7, 8400], &none), Ok(YoloLayout::V8 { anchors: 8400, classes: 3 }));
+        for task in ["segment", "pose", "obb", "classify"] {
+            let e = layout_for(&[1, 84, 8400], &meta(&[("task", task)])).unwrap_err();
+            assert!(e.contains(task) && e.contains("only detection"), "{e}");
+        }
+        assert!(layout_for(&[1, 3], &none).is_err());
+    }
+
+    #[test]
+    fn end_to_end_rows_are_final_detections() {
+        let rows = [
+            10.0,
+            20.0,
+            110.0,
+            220.0,
+            0.9,
+            2.0, // kept
+            0.0,
+            0.0,
+            5.0,
+            5.0,
+            0.2,
+            1.0, // below the threshold
+            1.0,
+            1.0,
+            2.0,
+            2.0,
+            f32::NAN,
+            0.0, // NaN score
+            1.0,
+            1.0,
+            2.0,
+            2.0,
+            0.8,
+            -1.0, // bad class
+            1.0,
+            1.0,
+            2.0,
+            2.0,
+            0.8,
+            1.5, // bad class
+            30.0,
+            30.0,
+            40.0,
+            40.0,
+            0.6,
+            0.0, // kept
+        ];
+        let c = decode(&rows, YoloLayout::EndToEnd { rows: 6 }, 0.25);
+        assert_eq!(c.len(), 2);
+        assert_eq!((c[0].class_id, c[0].score, c[0].bbox), (2, 0.9, [10.0, 20.0, 110.0, 220.0]));
+        assert_eq!(c[1].class_id, 0);
+        assert!(decode(&rows[..5], YoloLayout::EndToEnd { rows: 6 }, 0.25).is_empty(), "short tensor");
+    }
 }
 
 #[cfg(test)]

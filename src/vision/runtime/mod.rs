@@ -60,6 +60,8 @@ pub trait Model: Send + Sync {
     fn prepare(&self, shape: &[usize]) -> Result<Vec<Vec<usize>>, ModelError>;
     /// Run on one input; the outputs in the model's order.
     fn run(&self, input: ArrayD<f32>) -> Result<Vec<ArrayD<f32>>, ModelError>;
+    /// The value of the file's metadata entry `key` (ONNX `metadata_props`), if any.
+    fn metadata(&self, key: &str) -> Option<String>;
 }
 
 impl fmt::Debug for dyn Model {

@@ -153,6 +153,12 @@ impl Model for OrtModel {
         Ok(self.run(zeros)?.iter().map(|o| o.shape().to_vec()).collect())
     }
 
+    fn metadata(&self, key: &str) -> Option<String> {
+        let session = self.narrow.first()?.lock();
+        let meta = session.metadata().ok()?;
+        meta.custom(key)
+    }
+
     fn run(&self, input: ArrayD<f32>) -> Result<Vec<ArrayD<f32>>, ModelError> {
         if let Some(wide) = self.wide.as_ref().filter(|_| parallel::width() > 1) {
             if let Some(mut s) = wide.try_lock() {

@@ -126,6 +126,11 @@ impl Model for TractModel {
             .collect()
     }
 
+    fn metadata(&self, key: &str) -> Option<String> {
+        let t = self.model.properties.get(&format!("onnx.metadata_props.{key}"))?;
+        t.to_plain_array_view::<String>().ok()?.iter().next().cloned()
+    }
+
     fn run(&self, input: ArrayD<f32>) -> Result<Vec<ArrayD<f32>>, ModelError> {
         let plan = self.plan(input.shape())?;
         let input = tvec!(input.into_tensor().into());
