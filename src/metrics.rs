@@ -57,6 +57,7 @@ pub struct Metrics {
     results_sent: Counter,
     inference_errors: Counter,
     pool_queue_depth: Gauge,
+    plan_builds: Gauge,
     stage_seconds: HistogramFamily<StageLabel>,
     http_responses: Family<StatusLabel, Counter>,
 }
@@ -98,6 +99,7 @@ impl Metrics {
             results_sent: Counter::default(),
             inference_errors: Counter::default(),
             pool_queue_depth: Gauge::default(),
+            plan_builds: Gauge::default(),
             stage_seconds: Family::new_with_constructor(stage_histogram),
             http_responses: Family::default(),
         };
@@ -118,6 +120,7 @@ impl Metrics {
             "results_sent", "Result messages sent", m.results_sent;
             "inference_errors", "Frames answered with an `internal` error (a stage failed or panicked)", m.inference_errors;
             "pool_queue_depth", "Frames handed to the scheduler and not yet started", m.pool_queue_depth;
+            "plan_builds", "Engine plans built since start-up (tract: one per model input shape)", m.plan_builds;
             "stage_seconds", "Per-frame time of each pipeline stage, as in the result's timings_ms", m.stage_seconds;
             "http_responses", "Plain HTTP answers (health, metrics, refusals before an upgrade), by status", m.http_responses;
         }
@@ -176,6 +179,8 @@ impl Metrics {
 
     /// The exposition text, with the live gauges set first.
     pub fn render(&self, sessions_open: usize, pool_queue_depth: usize) -> String {
+        let builds = crate::vision::runtime::tract::plans_built();
+        self.plan_builds.set(i64::try_from(builds).unwrap_or(i64::MAX));
         self.sessions_open.set(i64::try_from(sessions_open).unwrap_or(i64::MAX));
         self.pool_queue_depth.set(i64::try_from(pool_queue_depth).unwrap_or(i64::MAX));
         let mut out = String::new();

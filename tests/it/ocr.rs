@@ -137,3 +137,47 @@ fn session_started_reports_the_pipeline() {
         }
     }
 }
+
+/// A `w`×`h` JPEG of a grey gradient (no text), encoded here with mozjpeg.
+fn gradient_jpeg(w: usize, h: usize) -> Vec<u8> {
+    let data: Vec<u8> = (0..w * h).flat_map(|i| [((i % w) * 255 / w) as u8, ((i / w) * 255 / h) as u8, 128]).collect();
+    let mut c = mozjpeg::Compress::new(mozjpeg::ColorSpace::JCS_RGB);
+    c.set_size(w, h);
+    let mut c = c.start_compress(Vec::new()).expect("compress");
+    c.write_scanlines(&data).expect("scanlines");
+    c.finish().expect("finish")
+}
+
+fn plan_builds(server: &TestServer) -> u64 {
+    let (_, body) = crate::support::http_status(server, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+    body.lines()
+        .find_map(|l| l.strip_prefix("framewire_plan_builds "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("plan_builds metric")
+}
+
+/// Frame sizes a client chooses cannot make the (tract) server build a plan per frame: the text
+/// detector's input snaps to a small fixed set of sizes, each plan is built once, and an
+/// uncommon size that came back later is answered from the plan it built the first time.
+#[test]
+fn client_chosen_sizes_build_each_text_detector_plan_once() {
+    let server = TestServer::start();
+    let mut c = server.client_at("/ws/video/stream?pipeline=ocr");
+    let sizes: Vec<(usize, usize)> = (0..20).map(|i| (480 + 16 * i, 360 + 12 * i)).collect();
+    for &(w, h) in &sizes {
+        assert!(matches!(c.round_trip(&gradient_jpeg(w, h)), Msg::Result { .. }), "{w}x{h}");
+    }
+    let after_first_pass = plan_builds(&server);
+    let snapped: std::collections::BTreeSet<(usize, usize)> = sizes
+        .iter()
+        .map(|&(w, h)| {
+            let (w, h) = framewire::vision::ocr::detection::det_input_size(w, h, 960);
+            (framewire::vision::ocr::plan_side(w), framewire::vision::ocr::plan_side(h))
+        })
+        .collect();
+    assert!(snapped.len() <= 6, "20 frame sizes snap to {} plan sizes: {snapped:?}", snapped.len());
+    for &(w, h) in sizes.iter().rev() {
+        assert!(matches!(c.round_trip(&gradient_jpeg(w, h)), Msg::Result { .. }), "{w}x{h}");
+    }
+    assert_eq!(plan_builds(&server), after_first_pass, "sizes seen before build nothing again");
+}

@@ -21,10 +21,25 @@ pub const OCR_REC_FILE: &str = "ppocrv6_tiny_rec.onnx";
 /// Recognizer dictionary file name.
 pub const OCR_DICT_FILE: &str = "ppocrv6_tiny_dict.txt";
 
+/// The sides a text-detector plan may have on an engine with one plan per shape: an input is
+/// zero-padded (the normalised mean colour) on the right and bottom up to the next of these,
+/// and the probability map cropped back, so a client cannot make the server build a plan per
+/// frame size. 480 and 544 are there so 640×480 and 720p frames (at `--ocr-max-side 960`) are
+/// not padded at all; beyond 960, multiples of 320 up to 2048 (`--ocr-max-side`'s bound).
+pub const PLAN_SIDES: [usize; 11] = [160, 320, 480, 544, 640, 800, 960, 1280, 1600, 1920, 2048];
+
+/// The plan side for an input side `n` (a multiple of 32, at most 2048).
+pub fn plan_side(n: usize) -> usize {
+    PLAN_SIDES.iter().copied().find(|&s| s >= n).unwrap_or(n)
+}
+
 /// The PP-OCRv6 tiny text detector (DB); any input size that is a multiple of 32. An engine
-/// with fixed-shape plans builds the common camera sizes at start-up, others on first use.
+/// with fixed-shape plans runs it at the [`PLAN_SIDES`] sizes (padding the input), the common
+/// camera sizes built at start-up, others once on first use.
 pub struct TextDetector {
     model: Box<dyn Model>,
+    /// Pad inputs to [`PLAN_SIDES`] (an engine with a plan per shape).
+    snap: bool,
     report: LoadReport,
 }
 
@@ -41,12 +56,13 @@ impl TextDetector {
         let started = Instant::now();
         let model = runtime.load(&path)?;
         // An engine that takes any shape as it comes needs nothing built ahead.
-        for &(w, h) in sizes.iter().filter(|_| runtime.plans_per_shape()) {
-            model.prepare(&[1, 3, h, w])?;
+        let snap = runtime.plans_per_shape();
+        for &(w, h) in sizes.iter().filter(|_| snap) {
+            model.prepare(&[1, 3, plan_side(h), plan_side(w)])?;
         }
         let input_shape = sizes.first().map_or(vec![], |&(w, h)| vec![1, 3, h, w]);
         let report = LoadReport { path, input_shape, load_time: started.elapsed(), family: "ppocr-det" };
-        Ok(TextDetector { model, report })
+        Ok(TextDetector { model, snap, report })
     }
 
     /// What was loaded and how long it took.
@@ -56,13 +72,30 @@ impl TextDetector {
 
     /// Run on a `[1,3,h,w]` input; returns the `h×w` text probability map.
     pub fn run(&self, input: Vec<f32>, w: usize, h: usize) -> Result<Vec<f32>, ModelError> {
-        let outputs = self.model.run(tensor(&[1, 3, h, w], input)?)?;
+        let (pw, ph) = if self.snap { (plan_side(w), plan_side(h)) } else { (w, h) };
+        let input = if (pw, ph) == (w, h) { input } else { pad(&input, (w, h), (pw, ph)) };
+        let outputs = self.model.run(tensor(&[1, 3, ph, pw], input)?)?;
         let map = outputs.into_iter().next().map(|t| t.into_iter().collect::<Vec<f32>>()).unwrap_or_default();
-        if map.len() != w * h {
-            return Err(ModelError::Run(format!("text map of {} values for {w}x{h}", map.len())));
+        if map.len() != pw * ph {
+            return Err(ModelError::Run(format!("text map of {} values for {pw}x{ph}", map.len())));
         }
-        Ok(map)
+        if (pw, ph) == (w, h) {
+            return Ok(map);
+        }
+        Ok(map.chunks_exact(pw).take(h).flat_map(|row| row[..w].iter().copied()).collect())
     }
+}
+
+/// `input` (`[3, h, w]`, planar) zero-padded on the right and bottom to `[3, ph, pw]`.
+fn pad(input: &[f32], (w, h): (usize, usize), (pw, ph): (usize, usize)) -> Vec<f32> {
+    let mut out = vec![0f32; 3 * pw * ph];
+    for (c, plane) in input.chunks_exact(w * h).enumerate().take(3) {
+        for (y, row) in plane.chunks_exact(w).enumerate() {
+            let at = c * pw * ph + y * pw;
+            out[at..at + w].copy_from_slice(row);
+        }
+    }
+    out
 }
 
 /// The PP-OCRv6 tiny recognizer (CTC), prepared for each width bucket, and its dictionary.
@@ -129,5 +162,34 @@ impl TextRecognizer {
         }
         let steps = out.len() / classes;
         Ok((out, steps, classes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_snap_up_to_a_small_fixed_set() {
+        assert_eq!((plan_side(640), plan_side(480)), (640, 480), "VGA is not padded");
+        assert_eq!((plan_side(960), plan_side(544)), (960, 544), "720p at max side 960 is not padded");
+        assert_eq!((plan_side(832), plan_side(608)), (960, 640));
+        assert_eq!(plan_side(32), 160);
+        assert_eq!(plan_side(2048), 2048);
+        let sides: std::collections::BTreeSet<usize> = (1..=64).map(|k| plan_side(32 * k)).collect();
+        assert!(sides.len() <= 11, "{sides:?}");
+    }
+
+    #[test]
+    fn padding_keeps_each_plane_in_its_corner() {
+        let input: Vec<f32> = (0..3 * 2 * 2).map(|v| v as f32 + 1.0).collect();
+        let out = pad(&input, (2, 2), (3, 3));
+        assert_eq!(
+            out,
+            vec![
+                1., 2., 0., 3., 4., 0., 0., 0., 0., 5., 6., 0., 7., 8., 0., 0., 0., 0., 9., 10., 0., 11., 12., 0., 0.,
+                0., 0.
+            ]
+        );
     }
 }

@@ -13,6 +13,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -26,8 +27,18 @@ use tract_onnx::tract_hir::internal::DimLike;
 use super::{run_err, Model, ModelError};
 use crate::vision::parallel;
 
-/// Most plans kept per model (one per input shape); shapes beyond get a one-off plan.
-pub const MAX_PLANS: usize = 32;
+/// Most plans kept per model (one per input shape); shapes beyond get a one-off plan. Callers
+/// keep the shapes they ask for to a small set (the text detector snaps its sizes), so in
+/// practice every plan is built once.
+pub const MAX_PLANS: usize = 64;
+
+/// Plans built since start-up, all models together (`framewire_plan_builds` in `/metrics`).
+static PLAN_BUILDS: AtomicU64 = AtomicU64::new(0);
+
+/// Plans built since start-up.
+pub fn plans_built() -> u64 {
+    PLAN_BUILDS.load(Ordering::Relaxed)
+}
 
 type Plan = Arc<TypedRunnableModel>;
 
@@ -55,6 +66,8 @@ pub struct TractModel {
     path: PathBuf,
     model: InferenceModel,
     plans: RwLock<HashMap<Vec<usize>, Plan>>,
+    /// Held while a plan is built: two misses of one shape build it once (single flight).
+    building: parking_lot::Mutex<()>,
     executor: Option<Executor>,
 }
 
@@ -67,7 +80,13 @@ impl TractModel {
     pub fn load(path: &Path, executor: Option<Executor>) -> Result<TractModel, ModelError> {
         // The PP-OCR exports carry symbolic value_info that clashes with concrete input facts.
         let model = tract_onnx::onnx().with_ignore_value_info(true).model_for_path(path).map_err(load_err(path))?;
-        Ok(TractModel { path: path.to_path_buf(), model, plans: RwLock::new(HashMap::new()), executor })
+        Ok(TractModel {
+            path: path.to_path_buf(),
+            model,
+            plans: RwLock::new(HashMap::new()),
+            building: parking_lot::Mutex::new(()),
+            executor,
+        })
     }
 
     fn build(&self, shape: &[usize]) -> Result<Plan, ModelError> {
@@ -83,8 +102,14 @@ impl TractModel {
         if let Some(p) = self.plans.read().get(shape) {
             return Ok(Arc::clone(p));
         }
+        let _building = self.building.lock();
+        // Another caller may have built it while this one waited.
+        if let Some(p) = self.plans.read().get(shape) {
+            return Ok(Arc::clone(p));
+        }
         let started = Instant::now();
         let plan = self.build(shape)?;
+        PLAN_BUILDS.fetch_add(1, Ordering::Relaxed);
         let mut plans = self.plans.write();
         if plans.len() < MAX_PLANS {
             plans.insert(shape.to_vec(), Arc::clone(&plan));
