@@ -106,24 +106,35 @@ impl Metrics {
         for e in REASONS {
             let _ = m.frames_invalid.get_or_create(&ReasonLabel { reason: e.code() });
         }
-        // One line per family: name (prefixed `framewire_`), help, metric.
-        macro_rules! register {
-            ($($name:literal, $help:literal, $metric:expr;)*) => { $(registry.register($name, $help, $metric.clone());)* };
+        // Names are prefixed `framewire_`; counters get `_total`.
+        let counters = [
+            ("sessions", "WebSocket sessions started since start-up", &m.sessions_total),
+            ("frames_received", "Binary messages (frames) received", &m.frames_received),
+            ("frames_processed", "Frames the pipeline finished (a result or an internal error)", &m.frames_processed),
+            ("frames_dropped", "Frames replaced by a newer one before they ran (latest frame wins)", &m.frames_dropped),
+            ("results_sent", "Result messages sent", &m.results_sent),
+            (
+                "inference_errors",
+                "Frames answered with an `internal` error (a stage failed or panicked)",
+                &m.inference_errors,
+            ),
+        ];
+        for (name, help, c) in counters {
+            registry.register(name, help, c.clone());
         }
-        register! {
-            "sessions_open", "WebSocket sessions open now", m.sessions_open;
-            "sessions", "WebSocket sessions started since start-up", m.sessions_total;
-            "frames_received", "Binary messages (frames) received", m.frames_received;
-            "frames_processed", "Frames the pipeline finished (a result or an internal error)", m.frames_processed;
-            "frames_dropped", "Frames replaced by a newer one before they ran (latest frame wins)", m.frames_dropped;
-            "frames_invalid", "Frames refused, by reason code", m.frames_invalid;
-            "results_sent", "Result messages sent", m.results_sent;
-            "inference_errors", "Frames answered with an `internal` error (a stage failed or panicked)", m.inference_errors;
-            "pool_queue_depth", "Frames handed to the scheduler and not yet started", m.pool_queue_depth;
-            "plan_builds", "Engine plans built since start-up (tract: one per model input shape)", m.plan_builds;
-            "stage_seconds", "Per-frame time of each pipeline stage, as in the result's timings_ms", m.stage_seconds;
-            "http_responses", "Plain HTTP answers (health, metrics, refusals before an upgrade), by status", m.http_responses;
+        let gauges = [
+            ("sessions_open", "WebSocket sessions open now", &m.sessions_open),
+            ("pool_queue_depth", "Frames handed to the scheduler and not yet started", &m.pool_queue_depth),
+            ("plan_builds", "Engine plans built since start-up (tract: one per model input shape)", &m.plan_builds),
+        ];
+        for (name, help, g) in gauges {
+            registry.register(name, help, g.clone());
         }
+        registry.register("frames_invalid", "Frames refused, by reason code", m.frames_invalid.clone());
+        let stages = "Per-frame time of each pipeline stage, as in the result's timings_ms";
+        registry.register("stage_seconds", stages, m.stage_seconds.clone());
+        let http = "Plain HTTP answers (health, metrics, refusals before an upgrade), by status";
+        registry.register("http_responses", http, m.http_responses.clone());
         Metrics { registry, ..m }
     }
 

@@ -391,6 +391,12 @@ fn a_stalled_client_does_not_delay_another_session() {
         assert!(labels(&d).contains(&"cat"));
     }
     assert_eq!(server.handle.sessions().len(), 2);
+    // The stall cost the stalled session nothing either: the rest of its frame is answered.
+    if let tungstenite::stream::MaybeTlsStream::Plain(s) = stalled.ws.get_mut() {
+        s.write_all(&frame[frame.len() / 2..]).unwrap();
+    }
+    let (_, _, d) = detections(stalled.next());
+    assert!(labels(&d).contains(&"cat"), "the stalled frame, completed, is answered");
 }
 
 #[test]
