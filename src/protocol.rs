@@ -85,6 +85,11 @@ pub enum ServerMessage {
         /// Whether detections carry `track_id` (and `track_text`): `?track=true`, or the
         /// server's `--track`.
         track: bool,
+        /// The per-session options in force (the query's, else the server's).
+        options: SessionOptions,
+        /// The detector this server runs (absent only on a server without one).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        detector: Option<DetectorInfo>,
     },
     /// The result of one frame, sent in increasing `frame_index` order.
     Result {
@@ -136,6 +141,33 @@ pub enum ErrorCode {
     UnsupportedMessage,
     /// A pipeline stage failed on this frame; the session goes on.
     Internal,
+}
+
+/// The per-session options a session runs with, as `session_started` echoes them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SessionOptions {
+    /// Lowest detection score reported (`?min_score=`, else `--min-score`).
+    pub min_score: f32,
+    /// Labels kept (`?classes=a,b`); absent = every class.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub classes: Option<Vec<String>>,
+    /// Most detections per frame (`?max_detections=`, else the detector's cap).
+    pub max_detections: usize,
+    /// `frame` (OCR on the whole frame) or `detections` (only inside the kept detections).
+    pub ocr: &'static str,
+}
+
+/// Which detector runs, as `session_started` tells it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DetectorInfo {
+    /// `ssd`, `yolov5`, `yolov8` or `yolo-end2end`.
+    pub family: &'static str,
+    /// Model input `[width, height]`.
+    pub input: [usize; 2],
+    /// Class names by class id.
+    pub classes: Vec<String>,
+    /// Most detections a frame gets (`--max-detections`, else the family's default).
+    pub max_detections: usize,
 }
 
 /// Limits announced in `session_started`.

@@ -15,7 +15,7 @@ use framewire::scheduler::Scheduler;
 use framewire::server::poll::Shutdown;
 use framewire::session::{Session, SessionContext, SessionState};
 use framewire::vision::jpeg::{decode_rgb, validate, JpegInfo, Limits};
-use framewire::vision::{ProcessError, Processed, Processor};
+use framewire::vision::{FrameOptions, ProcessError, Processed, Processor};
 use tungstenite::protocol::{Role, WebSocketConfig};
 use tungstenite::WebSocket;
 
@@ -53,7 +53,7 @@ pub fn decode(data: &[u8]) {
 struct EmptyResultPlumbingStandIn;
 
 impl Processor for EmptyResultPlumbingStandIn {
-    fn process(&self, _: &[u8], info: &JpegInfo, _: PipelineKind) -> Result<Processed, ProcessError> {
+    fn process(&self, _: &[u8], info: &JpegInfo, _: PipelineKind, _: &FrameOptions) -> Result<Processed, ProcessError> {
         let result = FrameResult { width: info.width, height: info.height, detections: Some(vec![]), texts: None };
         Ok(Processed { result, timings: Timings::default() })
     }

@@ -31,7 +31,7 @@ use crate::protocol::PipelineKind;
 use crate::server::poll::Waker;
 use crate::vision::jpeg::JpegInfo;
 use crate::vision::parallel::{self, Gauge};
-use crate::vision::{ProcessError, Processed, Processor};
+use crate::vision::{FrameOptions, ProcessError, Processed, Processor};
 
 /// One frame waiting for, or handed to, a worker.
 #[derive(Debug)]
@@ -46,6 +46,8 @@ pub struct Job {
     pub kind: PipelineKind,
     /// When the frame's last byte arrived.
     pub received: Instant,
+    /// The session's per-frame options.
+    pub options: Arc<FrameOptions>,
     /// Whether the frame is still wanted: its session cancels it when it ends
     /// ([`Scheduler::cancel`]), and a cancelled frame is discarded without being decoded.
     pub ticket: Arc<Ticket>,
@@ -136,6 +138,11 @@ impl Scheduler {
         self.gauge.queued.load(Ordering::Relaxed)
     }
 
+    /// The detector the processor runs (see [`Processor::detector`]).
+    pub fn detector(&self) -> Option<crate::protocol::DetectorInfo> {
+        self.processor.detector()
+    }
+
     /// Frames being processed now.
     pub fn running(&self) -> usize {
         self.gauge.running.load(Ordering::Relaxed)
@@ -165,7 +172,8 @@ impl Scheduler {
     pub fn process_now(&self, frame: &[u8], info: &JpegInfo, kind: PipelineKind) -> Result<Processed, ProcessError> {
         let gauge = Arc::new(Gauge::default());
         gauge.running.store(1, Ordering::Relaxed);
-        parallel::with_width(self.threads, gauge, || self.processor.process(frame, info, kind))
+        let options = FrameOptions::default();
+        parallel::with_width(self.threads, gauge, || self.processor.process(frame, info, kind, &options))
     }
 }
 
@@ -189,7 +197,9 @@ fn worker(rx: Receiver<Work>, gauge: Arc<Gauge>, processor: Arc<dyn Processor>, 
         gauge.queued.fetch_sub(1, Ordering::Relaxed);
         let started = Instant::now();
         let outcome = catch_unwind(AssertUnwindSafe(|| {
-            parallel::with_width(threads, Arc::clone(&gauge), || processor.process(&job.bytes, &job.info, job.kind))
+            parallel::with_width(threads, Arc::clone(&gauge), || {
+                processor.process(&job.bytes, &job.info, job.kind, &job.options)
+            })
         }))
         .unwrap_or_else(|_| Err(ProcessError::Internal("a pipeline stage panicked".into())));
         gauge.running.fetch_sub(1, Ordering::Relaxed);

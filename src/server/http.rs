@@ -14,6 +14,7 @@ use super::{Port, Shared};
 use crate::config::Config;
 use crate::metrics::{self, Metrics};
 use crate::protocol::{PipelineKind, SessionInfo};
+use crate::vision::OcrScope;
 
 /// The WebSocket endpoint.
 pub const ENDPOINT: &str = "/ws/video/stream";
@@ -39,45 +40,122 @@ pub(crate) enum Page {
 }
 
 /// The verdict on a request head.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq)]
 pub(crate) enum Verdict {
     /// Upgrade, with what the query asked for.
     Upgrade(SessionQuery),
     /// Answer a plain HTTP endpoint (`true`: a HEAD request, headers only).
     Page(Page, bool),
     /// Refuse with this status and body.
-    Reject(u16, &'static str),
+    Reject(u16, String),
 }
 
 /// What a session asked for in its query string.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct SessionQuery {
     /// `pipeline=detect|ocr|detect_ocr`.
     pub(crate) pipeline: Option<PipelineKind>,
     /// `track=true|false`.
     pub(crate) track: Option<bool>,
+    /// `min_score=F`, within [0, 1].
+    pub(crate) min_score: Option<f32>,
+    /// `classes=a,b,…`: labels (percent-decoded), checked against the detector later.
+    pub(crate) classes: Option<Vec<String>>,
+    /// `max_detections=N`, within [1, 10000].
+    pub(crate) max_detections: Option<usize>,
+    /// `ocr=frame|detections`.
+    pub(crate) ocr: Option<OcrScope>,
 }
 
-/// The query may hold `pipeline=detect|ocr|detect_ocr` and `track=true|false`, each at most
-/// once; anything else is refused with a message naming what is accepted.
-fn check_query(query: &str) -> Result<SessionQuery, &'static str> {
-    let mut q = SessionQuery::default();
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        match pair.split_once('=') {
-            Some(("pipeline", v)) if q.pipeline.is_none() => {
-                q.pipeline = Some(PipelineKind::parse(v).ok_or("unknown pipeline (detect, ocr or detect_ocr)\n")?);
+/// Accepted query parameters, for error messages.
+const ACCEPTED: &str = "accepted, each at most once: pipeline=detect|ocr|detect_ocr, track=true|false, \
+                        min_score=0..1, classes=label,label,…, max_detections=1..10000, ocr=frame|detections";
+
+/// `%XX` and `+` decoded; `None` if malformed or not UTF-8.
+fn percent_decode(v: &str) -> Option<String> {
+    let b = v.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' => {
+                let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
             }
-            Some(("track", v)) if q.track.is_none() => {
-                q.track = Some(match v {
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// The query's parameters (see [`ACCEPTED`]); anything else, a repeat or a bad value is refused
+/// with a message saying what is accepted.
+fn check_query(query: &str) -> Result<SessionQuery, String> {
+    let mut q = SessionQuery::default();
+    let bad = |what: &str| Err(format!("{what} ({ACCEPTED})\n"));
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let Some((key, v)) = pair.split_once('=') else { return bad(&format!("`{pair}` has no value")) };
+        let repeated = match key {
+            "pipeline" => q
+                .pipeline
+                .replace(match PipelineKind::parse(v) {
+                    Some(p) => p,
+                    None => return bad("unknown pipeline"),
+                })
+                .is_some(),
+            "track" => q
+                .track
+                .replace(match v {
                     "true" => true,
                     "false" => false,
-                    _ => return Err("track must be true or false\n"),
-                });
+                    _ => return bad("track must be true or false"),
+                })
+                .is_some(),
+            "min_score" => q
+                .min_score
+                .replace(match v.parse::<f32>() {
+                    Ok(f) if f.is_finite() && (0.0..=1.0).contains(&f) => f,
+                    _ => return bad("min_score must be a number within [0, 1]"),
+                })
+                .is_some(),
+            "max_detections" => q
+                .max_detections
+                .replace(match v.parse::<usize>() {
+                    Ok(n) if (1..=10_000).contains(&n) => n,
+                    _ => return bad("max_detections must be a whole number within [1, 10000]"),
+                })
+                .is_some(),
+            "ocr" => q
+                .ocr
+                .replace(match v {
+                    "frame" => OcrScope::Frame,
+                    "detections" => OcrScope::Detections,
+                    _ => return bad("ocr must be frame or detections"),
+                })
+                .is_some(),
+            "classes" => {
+                let labels: Option<Vec<String>> = v.split(',').map(percent_decode).collect();
+                match labels {
+                    Some(l)
+                        if !l.is_empty() && l.len() <= 1000 && l.iter().all(|s| !s.is_empty() && s.len() <= 100) =>
+                    {
+                        q.classes.replace(l).is_some()
+                    }
+                    _ => return bad("classes must be a comma-separated list of labels"),
+                }
             }
-            _ => {
-                return Err("unknown or repeated query parameter (accepted: pipeline=detect|ocr|detect_ocr, \
-                            track=true|false)\n")
-            }
+            _ => return bad(&format!("unknown query parameter `{key}`")),
+        };
+        if repeated {
+            return bad(&format!("`{key}` given twice"));
         }
     }
     Ok(q)
@@ -100,7 +178,7 @@ pub(crate) fn judge_on(req: &httparse::Request<'_, '_>, port: Port, cfg: &Config
     let target = req.path.unwrap_or("");
     let path = target.split_once('?').map_or(target, |(p, _)| p);
     if not_on_port(path, port, cfg) {
-        return Verdict::Reject(404, "not found on this port\n");
+        return Verdict::Reject(404, "not found on this port\n".into());
     }
     judge(req)
 }
@@ -114,12 +192,12 @@ pub(crate) fn judge(req: &httparse::Request<'_, '_>) -> Verdict {
             "/metrics" => Page::Metrics,
             "/sessions" => Page::Sessions,
             "/" | "/index.html" => Page::Demo,
-            _ => return Verdict::Reject(404, "not found: the endpoint is /ws/video/stream\n"),
+            _ => return Verdict::Reject(404, "not found: the endpoint is /ws/video/stream\n".into()),
         };
         return match req.method {
             Some("GET") => Verdict::Page(page, false),
             Some("HEAD") => Verdict::Page(page, true),
-            _ => Verdict::Reject(405, "method not allowed: use GET or HEAD\n"),
+            _ => Verdict::Reject(405, "method not allowed: use GET or HEAD\n".into()),
         };
     }
     let asked = match check_query(query) {
@@ -130,7 +208,7 @@ pub(crate) fn judge(req: &httparse::Request<'_, '_>) -> Verdict {
         h.name.eq_ignore_ascii_case("upgrade") && String::from_utf8_lossy(h.value).eq_ignore_ascii_case("websocket")
     });
     if !upgrade {
-        return Verdict::Reject(426, "this endpoint needs a WebSocket upgrade\n");
+        return Verdict::Reject(426, "this endpoint needs a WebSocket upgrade\n".into());
     }
     Verdict::Upgrade(asked)
 }
@@ -265,7 +343,7 @@ mod tests {
     #[test]
     fn requests_are_judged_before_the_upgrade() {
         let up = "Upgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
-        let asked = |pipeline, track| Verdict::Upgrade(SessionQuery { pipeline, track });
+        let asked = |pipeline, track| Verdict::Upgrade(SessionQuery { pipeline, track, ..SessionQuery::default() });
         assert_eq!(verdict(&format!("GET /ws/video/stream HTTP/1.1\r\n{up}")), asked(None, None));
         assert_eq!(
             verdict(&format!("GET /ws/video/stream?pipeline=detect HTTP/1.1\r\n{up}")),

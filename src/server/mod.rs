@@ -18,8 +18,10 @@ use tungstenite::protocol::WebSocketConfig;
 
 use crate::config::{Config, ADMIN_CONNECTIONS};
 use crate::metrics::Metrics;
+use crate::protocol::PipelineKind;
 use crate::scheduler::Scheduler;
 use crate::session::{Session, SessionContext, SessionSnapshot, SessionState};
+use crate::vision::{FrameOptions, OcrScope};
 
 pub mod conn;
 pub mod http;
@@ -278,13 +280,18 @@ fn connection(tcp: TcpStream, peer: SocketAddr, port: Port, id: uuid::Uuid, ctx:
     let asked = match http::judge_on(&req, port, cfg) {
         Verdict::Upgrade(asked) => asked,
         Verdict::Page(page, head) => return serve_page(&mut stream, &ctx, &registry, page, head),
-        Verdict::Reject(code, body) => return reject(&mut stream, &ctx.metrics, code, body),
+        Verdict::Reject(code, body) => return reject(&mut stream, &ctx.metrics, code, &body),
     };
     if ctx.shutdown.is_triggered() {
         return reject(&mut stream, &ctx.metrics, 503, "shutting down\n");
     }
     let Some(session_ctx) = ctx.session_context() else {
         return reject(&mut stream, &ctx.metrics, 503, "starting: models are loading, retry later\n");
+    };
+    let kind = asked.pipeline.unwrap_or(cfg.pipeline);
+    let options = match frame_options(&asked, kind, &session_ctx.scheduler) {
+        Ok(o) => o,
+        Err(why) => return reject(&mut stream, &ctx.metrics, 400, &why),
     };
     // Admission: reserve a session slot or refuse with 503 before upgrading.
     let admitted = registry.admit();
@@ -318,17 +325,43 @@ fn connection(tcp: TcpStream, peer: SocketAddr, port: Port, id: uuid::Uuid, ctx:
     if !early.is_empty() {
         ws.get_mut().replay(early);
     }
-    let kind = asked.pipeline.unwrap_or(cfg.pipeline);
     let track = asked.track.unwrap_or(cfg.track);
     let state = Arc::new(SessionState::with_id(id, peer, kind));
     ctx.metrics.session_started();
     registry.insert(Arc::clone(&state));
     match Session::new(ws, session_ctx, state, kind) {
         Ok(session) => {
-            session.with_tracking(track).run();
+            session.with_tracking(track).with_options(options).run();
         }
         Err(e) => log::warn!("cannot start session for {peer}: {e}"),
     }
     // Out of the list and its slot released in one step: /sessions, /healthz and admission agree.
     registry.remove(&id, slot);
+}
+
+/// The per-frame options a query asks for, checked against the pipeline and the detector's
+/// classes (a readable 400 otherwise).
+fn frame_options(
+    asked: &http::SessionQuery,
+    kind: PipelineKind,
+    scheduler: &Scheduler,
+) -> Result<FrameOptions, String> {
+    let ocr = asked.ocr.unwrap_or_default();
+    if ocr == OcrScope::Detections && kind != PipelineKind::DetectOcr {
+        return Err("ocr=detections needs pipeline=detect_ocr\n".into());
+    }
+    let classes = match &asked.classes {
+        None => None,
+        Some(labels) => {
+            let known = scheduler.detector().map(|d| d.classes).unwrap_or_default();
+            let ids = labels
+                .iter()
+                .map(|l| {
+                    known.iter().position(|k| k == l).ok_or_else(|| format!("unknown class `{l}` for this detector\n"))
+                })
+                .collect::<Result<Vec<usize>, String>>()?;
+            Some(ids)
+        }
+    };
+    Ok(FrameOptions { min_score: asked.min_score, classes, max_detections: asked.max_detections, ocr })
 }

@@ -24,12 +24,14 @@ use tungstenite::{Message, WebSocket};
 
 use crate::config::{Config, OnInvalid};
 use crate::metrics::Metrics;
-use crate::protocol::{close, ErrorCode, Limits, PipelineKind, ServerMessage, PROTOCOL_VERSION};
+use crate::protocol::{
+    close, DetectorInfo, ErrorCode, Limits, PipelineKind, ServerMessage, SessionOptions, PROTOCOL_VERSION,
+};
 use crate::scheduler::{FinishedFrame, Job, Scheduler, Ticket};
 use crate::server::poll::{poll, Shutdown, Waker};
 use crate::vision::jpeg::{self, FrameError};
 use crate::vision::track::Tracker;
-use crate::vision::ProcessError;
+use crate::vision::{FrameOptions, ProcessError};
 
 pub mod slot;
 pub mod state;
@@ -80,6 +82,8 @@ pub struct Session<S: Read + Write> {
     slot: Slot<Job>,
     /// The session's tracker, when tracking is on.
     tracker: Option<Tracker>,
+    /// The query's per-frame options, shared with every job.
+    options: Arc<FrameOptions>,
     /// The ticket of the frame in flight: cancelled when the session ends, so a frame still
     /// queued is discarded undecoded.
     ticket: Option<Arc<Ticket>>,
@@ -130,6 +134,7 @@ impl<S: Read + Write + AsRawFd> Session<S> {
             done_rx,
             slot: Slot::new(),
             tracker,
+            options: Arc::default(),
             ticket: None,
             window: RateWindow::new(now),
             last_rx: now,
@@ -141,6 +146,13 @@ impl<S: Read + Write + AsRawFd> Session<S> {
             invalid_frames: 0,
             internal_errors: 0,
         })
+    }
+
+    /// Run every frame with `options` (the query's `min_score`, `classes`, `max_detections`,
+    /// `ocr`).
+    pub fn with_options(mut self, options: FrameOptions) -> Session<S> {
+        self.options = Arc::new(options);
+        self
     }
 
     /// Track objects (or not) whatever the server's `--track` says (`?track=`).
@@ -171,12 +183,15 @@ impl<S: Read + Write + AsRawFd> Session<S> {
     fn run_inner(&mut self) -> EndReason {
         let limits =
             Limits { max_frame_bytes: self.ctx.config.max_frame_bytes, max_pixels: self.ctx.config.max_pixels };
+        let detector = self.ctx.scheduler.detector();
         let hello = ServerMessage::SessionStarted {
             session_id: self.state.session_id.to_string(),
             protocol: PROTOCOL_VERSION,
             pipeline: self.kind.as_str(),
             limits,
             track: self.tracker.is_some(),
+            options: self.echo_options(&detector),
+            detector,
         };
         if let Err(r) = self.send(&hello) {
             return r;
@@ -241,6 +256,19 @@ impl<S: Read + Write + AsRawFd> Session<S> {
                     }
                 }
             }
+        }
+    }
+
+    /// The options in force, as `session_started` echoes them.
+    fn echo_options(&self, detector: &Option<DetectorInfo>) -> SessionOptions {
+        let o = &self.options;
+        let name = |id: &usize| detector.as_ref().and_then(|d| d.classes.get(*id).cloned()).unwrap_or_default();
+        let cap = detector.as_ref().map_or(usize::MAX, |d| d.max_detections);
+        SessionOptions {
+            min_score: o.min_score.unwrap_or(self.ctx.config.min_score),
+            classes: o.classes.as_ref().map(|ids| ids.iter().map(name).collect()),
+            max_detections: o.max_detections.unwrap_or(cap).min(cap),
+            ocr: o.ocr.as_str(),
         }
     }
 
@@ -348,8 +376,15 @@ impl<S: Read + Write + AsRawFd> Session<S> {
             Ok(info) => info,
             Err(e) => return self.on_invalid(index, e),
         };
-        let job =
-            Job { frame_index: index, bytes, info, kind: self.kind, received: self.last_rx, ticket: Arc::default() };
+        let job = Job {
+            frame_index: index,
+            bytes,
+            info,
+            kind: self.kind,
+            received: self.last_rx,
+            options: Arc::clone(&self.options),
+            ticket: Arc::default(),
+        };
         match self.slot.offer(job) {
             Offer::Submit(job) => self.submit(job),
             Offer::Queued => {}

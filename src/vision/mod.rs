@@ -54,10 +54,65 @@ impl From<ModelError> for ProcessError {
     }
 }
 
-/// Per-frame work, shared read-only by every pool thread.
+/// Where OCR looks in `detect_ocr` (`?ocr=`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OcrScope {
+    /// The whole frame (lines are linked to the smallest detection containing them).
+    #[default]
+    Frame,
+    /// Only inside the kept detections (the detect → read pattern: a plate inside its car);
+    /// each line is linked to the detection it was found in.
+    Detections,
+}
+
+impl OcrScope {
+    /// The query-string name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OcrScope::Frame => "frame",
+            OcrScope::Detections => "detections",
+        }
+    }
+}
+
+/// What a session asked for in its query string, applied to each of its frames; `None` = the
+/// server's setting.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FrameOptions {
+    /// Lowest detection score reported (`min_score`).
+    pub min_score: Option<f32>,
+    /// Class ids kept (`classes`, resolved from labels).
+    pub classes: Option<Vec<usize>>,
+    /// Most detections per frame (`max_detections`; never above the detector's own cap).
+    pub max_detections: Option<usize>,
+    /// Where OCR looks (`ocr`).
+    pub ocr: OcrScope,
+}
+
+/// A text quad and the detection it was found in (OCR inside detections), if any.
+type LinkedQuad = (TextQuad, Option<usize>);
+
+/// Most detections OCR reads inside per frame with `ocr=detections` (the highest scores
+/// first): each is one text-detector run, so this bounds a frame's work.
+pub const MAX_OCR_DETECTIONS: usize = 16;
+
+/// Per-frame work, shared read-only by every frame worker.
 pub trait Processor: Send + Sync + 'static {
-    /// Decode and analyse one frame that passed [`jpeg::validate`], with the session's pipeline.
-    fn process(&self, frame: &[u8], info: &JpegInfo, kind: PipelineKind) -> Result<Processed, ProcessError>;
+    /// Decode and analyse one frame that passed [`jpeg::validate`], with the session's pipeline
+    /// and options.
+    fn process(
+        &self,
+        frame: &[u8],
+        info: &JpegInfo,
+        kind: PipelineKind,
+        options: &FrameOptions,
+    ) -> Result<Processed, ProcessError>;
+
+    /// The detector it runs, for `session_started` and for checking `classes` before an
+    /// upgrade (`None`: a stand-in without one).
+    fn detector(&self) -> Option<crate::protocol::DetectorInfo> {
+        None
+    }
 }
 
 /// OCR settings.
@@ -117,10 +172,55 @@ impl VisionPipeline {
         VisionPipeline { detector, text_detector, recognizer, min_score, ocr, scaled_decode }
     }
 
-    /// Detections in the pixels of the frame `img` was decoded from (`frame`: width, height).
-    fn detect(&self, img: &RgbImage, frame: (usize, usize)) -> Result<(Vec<Detection>, f64), ProcessError> {
-        let (d, ms) = timed(|| self.detector.detect_scaled(img, frame, self.min_score));
+    /// Detections in the pixels of the frame `img` was decoded from (`frame`: width, height),
+    /// as the session's options filter them.
+    fn detect(
+        &self,
+        img: &RgbImage,
+        frame: (usize, usize),
+        options: &FrameOptions,
+    ) -> Result<(Vec<Detection>, f64), ProcessError> {
+        let (d, ms) = timed(|| -> Result<Vec<Detection>, ProcessError> {
+            let mut d = self.detector.detect_scaled(img, frame, options.min_score.unwrap_or(self.min_score))?;
+            if let Some(keep) = &options.classes {
+                d.retain(|d| keep.contains(&d.class_id));
+            }
+            if let Some(n) = options.max_detections {
+                d.truncate(n);
+            }
+            Ok(d)
+        });
         Ok((d?, ms))
+    }
+
+    /// Text quads inside each of the first [`MAX_OCR_DETECTIONS`] `detections` (in frame
+    /// pixels), each with the index of the detection it was found in.
+    fn find_text_in(
+        &self,
+        img: &RgbImage,
+        detections: &[Detection],
+    ) -> Result<(Vec<(TextQuad, usize)>, f64), ProcessError> {
+        let (r, ms) = timed(|| {
+            let per_detection = parallel::map(&detections[..detections.len().min(MAX_OCR_DETECTIONS)], |d| {
+                let Some(crop) = img.crop(d.bbox) else { return Ok::<_, ProcessError>(Vec::new()) };
+                let (x0, y0) = (d.bbox[0].max(0.0).floor(), d.bbox[1].max(0.0).floor());
+                let (quads, _) = self.find_text(&crop)?;
+                Ok(quads
+                    .into_iter()
+                    .map(|mut q| {
+                        q.points.iter_mut().for_each(|p| *p = [p[0] + x0, p[1] + y0]);
+                        q
+                    })
+                    .collect())
+            });
+            let mut out = Vec::new();
+            for (i, quads) in per_detection.into_iter().enumerate() {
+                out.extend(quads?.into_iter().map(|q| (q, i)));
+            }
+            out.truncate(self.ocr.max_lines);
+            Ok::<_, ProcessError>(out)
+        });
+        Ok((r?, ms))
     }
 
     fn find_text(&self, img: &RgbImage) -> Result<(Vec<TextQuad>, f64), ProcessError> {
@@ -136,9 +236,18 @@ impl VisionPipeline {
         Ok((r?, ms))
     }
 
-    fn read_lines(&self, img: &RgbImage, quads: &[TextQuad]) -> Result<(Vec<TextLine>, f64), ProcessError> {
+    /// Recognise each quad; `links[i]` is the `detection` of line `i` (OCR inside detections),
+    /// or `None` (linked afterwards by position, or not at all).
+    fn read_lines(
+        &self,
+        img: &RgbImage,
+        quads: &[TextQuad],
+        links: &[Option<usize>],
+    ) -> Result<(Vec<TextLine>, f64), ProcessError> {
+        let pairs: Vec<(&TextQuad, Option<usize>)> =
+            quads.iter().zip(links.iter().copied().chain(std::iter::repeat(None))).collect();
         let (r, ms) = timed(|| {
-            parallel::map(quads, |q| -> Result<Option<TextLine>, ProcessError> {
+            parallel::map(&pairs, |&(q, link)| -> Result<Option<TextLine>, ProcessError> {
                 let (width, input) = recognition::rec_input(img, q);
                 let (probs, steps, classes) = self.recognizer.run(input, width)?;
                 let (text, score) = recognition::ctc_greedy(&probs, steps, classes, self.recognizer.dict());
@@ -154,7 +263,7 @@ impl VisionPipeline {
                     score: (score * 10_000.0).round() / 10_000.0,
                     bbox: [min(xs), min(ys), max(xs), max(ys)],
                     polygon: q.points,
-                    detection: None,
+                    detection: link,
                     track_id: None,
                 }))
             })
@@ -185,7 +294,13 @@ fn area(b: &[f32; 4]) -> f32 {
 }
 
 impl Processor for VisionPipeline {
-    fn process(&self, frame: &[u8], info: &JpegInfo, kind: PipelineKind) -> Result<Processed, ProcessError> {
+    fn process(
+        &self,
+        frame: &[u8],
+        info: &JpegInfo,
+        kind: PipelineKind,
+        options: &FrameOptions,
+    ) -> Result<Processed, ProcessError> {
         let size = (info.width as usize, info.height as usize);
         // `detect` alone needs no more pixels than the detector's input: decode straight to the
         // smallest DCT-domain scale that still covers it (OCR reads small text at full size).
@@ -196,13 +311,16 @@ impl Processor for VisionPipeline {
         let (img, decode) = timed(|| jpeg::decode_rgb(frame, info, scale));
         let img = img?;
         let mut timings = Timings { decode, ..Timings::default() };
+        let inside = kind == PipelineKind::DetectOcr && options.ocr == OcrScope::Detections;
         let (detections, quads) = match kind {
-            PipelineKind::Detect => (Some(self.detect(&img, size)?), None),
+            PipelineKind::Detect => (Some(self.detect(&img, size, options)?), None),
             PipelineKind::Ocr => (None, Some(self.find_text(&img)?)),
+            // OCR inside the detections: the detector first, then the text detector per crop.
+            PipelineKind::DetectOcr if inside => (Some(self.detect(&img, size, options)?), None),
             PipelineKind::DetectOcr => {
                 // The two detectors are independent: side by side while the frame may use two
                 // cores, one after the other when the server is busy.
-                let (d, q) = parallel::join(|| self.detect(&img, size), || self.find_text(&img));
+                let (d, q) = parallel::join(|| self.detect(&img, size, options), || self.find_text(&img));
                 (Some(d?), Some(q?))
             }
         };
@@ -210,12 +328,21 @@ impl Processor for VisionPipeline {
             timings.detect = Some(ms);
             d
         });
+        let quads: Option<(Vec<LinkedQuad>, f64)> = match (quads, &detections) {
+            (Some((q, ms)), _) => Some((q.into_iter().map(|q| (q, None)).collect(), ms)),
+            (None, Some(d)) if inside => {
+                let (q, ms) = self.find_text_in(&img, d)?;
+                Some((q.into_iter().map(|(q, i)| (q, Some(i))).collect(), ms))
+            }
+            (None, _) => None,
+        };
         let texts = match quads {
             Some((quads, ms)) => {
                 timings.ocr_detect = Some(ms);
-                let (mut lines, ms) = self.read_lines(&img, &quads)?;
+                let (only, links): (Vec<TextQuad>, Vec<Option<usize>>) = quads.into_iter().unzip();
+                let (mut lines, ms) = self.read_lines(&img, &only, &links)?;
                 timings.ocr_recognize = Some(ms);
-                if let Some(d) = &detections {
+                if let (Some(d), false) = (&detections, inside) {
                     link_texts(&mut lines, d);
                 }
                 Some(lines)
@@ -224,5 +351,9 @@ impl Processor for VisionPipeline {
         };
         let result = FrameResult { width: info.width, height: info.height, detections, texts };
         Ok(Processed { result, timings })
+    }
+
+    fn detector(&self) -> Option<crate::protocol::DetectorInfo> {
+        Some(self.detector.info())
     }
 }

@@ -169,6 +169,7 @@ impl framewire::vision::Processor for SlowPlumbingStandIn {
         _: &[u8],
         info: &framewire::vision::jpeg::JpegInfo,
         _: framewire::protocol::PipelineKind,
+        _: &framewire::vision::FrameOptions,
     ) -> Result<framewire::vision::Processed, framewire::vision::ProcessError> {
         std::thread::sleep(std::time::Duration::from_millis(100));
         Ok(crate::support::empty_result(info))

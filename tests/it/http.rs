@@ -7,7 +7,7 @@ use crossbeam_channel::{Receiver, Sender};
 use framewire::protocol::PipelineKind;
 use framewire::scheduler::Scheduler;
 use framewire::vision::jpeg::JpegInfo;
-use framewire::vision::{ProcessError, Processed, Processor};
+use framewire::vision::{FrameOptions, ProcessError, Processed, Processor};
 use serde::Deserialize;
 
 use crate::protocol::Msg;
@@ -174,7 +174,7 @@ struct GatedPlumbingStandIn {
 }
 
 impl Processor for GatedPlumbingStandIn {
-    fn process(&self, _: &[u8], info: &JpegInfo, _: PipelineKind) -> Result<Processed, ProcessError> {
+    fn process(&self, _: &[u8], info: &JpegInfo, _: PipelineKind, _: &FrameOptions) -> Result<Processed, ProcessError> {
         let _ = self.gate.recv();
         Ok(empty_result(info))
     }

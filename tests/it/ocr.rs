@@ -181,3 +181,62 @@ fn client_chosen_sizes_build_each_text_detector_plan_once() {
     }
     assert_eq!(plan_builds(&server), after_first_pass, "sizes seen before build nothing again");
 }
+
+/// The per-session options over the wire, on the real models: `min_score`, `classes`,
+/// `max_detections` filter what `detect` reports (and are echoed in `session_started`);
+/// `ocr=detections` reads text only inside the kept detections, each line linked to the
+/// detection it was found in; bad values get a readable 400 before the upgrade.
+#[test]
+fn per_session_options_filter_detections_and_scope_ocr() {
+    let server = TestServer::start();
+    let frame = fixture("text_cafe_sign_on_coffee_640x480.jpg");
+    let all = result(server.client_at("/ws/video/stream?pipeline=detect&min_score=0.3").round_trip(&frame));
+    let all = all.detections.expect("detections");
+    assert!(all.len() >= 2 && all.iter().all(|d| d.score > 0.3), "{all:?}");
+    let (mut ws, _) =
+        tungstenite::connect(server.url("/ws/video/stream?pipeline=detect&min_score=0.3&classes=cup&max_detections=1"))
+            .unwrap();
+    let tungstenite::Message::Text(t) = ws.read().unwrap() else { panic!() };
+    match serde_json::from_str::<Msg>(&t).unwrap() {
+        Msg::SessionStarted { options, .. } => {
+            assert_eq!(
+                (options.min_score, options.classes.as_deref(), options.max_detections),
+                (0.3, Some(&["cup".to_string()][..]), 1)
+            );
+        }
+        m => panic!("{m:?}"),
+    }
+    ws.send(tungstenite::Message::Binary(frame.clone())).unwrap();
+    let tungstenite::Message::Text(t) = ws.read().unwrap() else { panic!() };
+    let cups = result(serde_json::from_str(&t).unwrap()).detections.expect("detections");
+    assert_eq!(cups.len(), 1, "{cups:?}");
+    assert_eq!(cups[0].label, "cup");
+    assert_eq!(cups[0].score, all.iter().filter(|d| d.label == "cup").map(|d| d.score).fold(0.0, f32::max));
+
+    // OCR inside the detections: every line lies inside the detection it is linked to.
+    let mut c = server.client_at("/ws/video/stream?pipeline=detect_ocr&ocr=detections&min_score=0.3");
+    let r = result(c.round_trip(&frame));
+    let (dets, texts) = (r.detections.expect("detections"), r.texts.expect("texts"));
+    assert!(!texts.is_empty(), "the sign lies inside a detection: {dets:?}");
+    for t in &texts {
+        let d = &dets[t.detection.expect("every line has its detection")];
+        let inside = t.polygon.iter().all(|p| {
+            d.bbox[0] - 1.0 <= p[0] && p[0] <= d.bbox[2] + 1.0 && d.bbox[1] - 1.0 <= p[1] && p[1] <= d.bbox[3] + 1.0
+        });
+        assert!(inside, "{t:?} outside {d:?}");
+    }
+    for (query, why) in [
+        ("min_score=2", "min_score"),
+        ("classes=unicorn", "unknown class"),
+        ("max_detections=0", "max_detections"),
+        ("pipeline=detect&ocr=detections", "ocr=detections"),
+        ("ocr=everywhere", "ocr"),
+    ] {
+        let (code, text) = crate::support::http_status(
+            &server,
+            &crate::support::upgrade_request(&format!("/ws/video/stream?{query}")),
+        );
+        assert_eq!(code, 400, "{query}");
+        assert!(text.contains(why), "{query}: {text}");
+    }
+}

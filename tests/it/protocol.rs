@@ -7,11 +7,53 @@ use serde::Deserialize;
 #[derive(Debug, Deserialize, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Msg {
-    SessionStarted { session_id: String, protocol: u32, pipeline: String, limits: Limits, track: bool },
-    Result { frame_index: u64, result: FrameResult, dropped_frames: u64, timings_ms: Timings },
-    FrameDropped { frame_index: u64, dropped_frames: u64 },
-    SlowDown { dropped_frames: u64, suggested_fps: u32 },
-    Error { error: String, frame_index: Option<u64>, detail: Option<String> },
+    SessionStarted {
+        session_id: String,
+        protocol: u32,
+        pipeline: String,
+        limits: Limits,
+        track: bool,
+        options: SessionOptions,
+        detector: Option<DetectorInfo>,
+    },
+    Result {
+        frame_index: u64,
+        result: FrameResult,
+        dropped_frames: u64,
+        timings_ms: Timings,
+    },
+    FrameDropped {
+        frame_index: u64,
+        dropped_frames: u64,
+    },
+    SlowDown {
+        dropped_frames: u64,
+        suggested_fps: u32,
+    },
+    Error {
+        error: String,
+        frame_index: Option<u64>,
+        detail: Option<String>,
+    },
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SessionOptions {
+    pub min_score: f32,
+    /// Only when the session asked for some.
+    pub classes: Option<Vec<String>>,
+    pub max_detections: usize,
+    pub ocr: String,
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DetectorInfo {
+    pub family: String,
+    pub input: [usize; 2],
+    pub classes: Vec<String>,
+    pub max_detections: usize,
 }
 
 #[derive(Debug, Deserialize, PartialEq)]
@@ -76,7 +118,7 @@ fn pinned_types_refuse_unknown_fields() {
     assert_eq!(serde_json::from_str::<Msg>(ok).unwrap(), Msg::FrameDropped { frame_index: 3, dropped_frames: 1 });
     let extra = r#"{"type":"frame_dropped","frame_index":3,"dropped_frames":1,"x":0}"#;
     assert!(serde_json::from_str::<Msg>(extra).is_err());
-    let nested = r#"{"type":"session_started","session_id":"a","protocol":1,"pipeline":"detect","limits":{"max_frame_bytes":1,"max_pixels":2,"y":3},"track":false}"#;
+    let nested = r#"{"type":"session_started","session_id":"a","protocol":1,"pipeline":"detect","limits":{"max_frame_bytes":1,"max_pixels":2,"y":3},"track":false,"options":{"min_score":0.5,"max_detections":100,"ocr":"frame"}}"#;
     assert!(serde_json::from_str::<Msg>(nested).is_err());
 }
 
@@ -91,6 +133,18 @@ fn server_types_serialise_to_the_pinned_shapes() {
             pipeline: "detect",
             limits: p::Limits { max_frame_bytes: 1, max_pixels: 2 },
             track: false,
+            options: p::SessionOptions {
+                min_score: 0.5,
+                classes: Some(vec!["cat".into()]),
+                max_detections: 100,
+                ocr: "frame",
+            },
+            detector: Some(p::DetectorInfo {
+                family: "ssd",
+                input: [300, 300],
+                classes: vec!["person".into()],
+                max_detections: 100,
+            }),
         },
         p::ServerMessage::Result {
             frame_index: 4,

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use framewire::protocol::PipelineKind;
 use framewire::scheduler::Scheduler;
 use framewire::vision::jpeg::JpegInfo;
-use framewire::vision::{parallel, ProcessError, Processed, Processor};
+use framewire::vision::{parallel, FrameOptions, ProcessError, Processed, Processor};
 use parking_lot::Mutex;
 
 use crate::protocol::Msg;
@@ -45,7 +45,7 @@ struct RecordingPlumbingStandIn {
 }
 
 impl Processor for RecordingPlumbingStandIn {
-    fn process(&self, _: &[u8], info: &JpegInfo, _: PipelineKind) -> Result<Processed, ProcessError> {
+    fn process(&self, _: &[u8], info: &JpegInfo, _: PipelineKind, _: &FrameOptions) -> Result<Processed, ProcessError> {
         let nested = IN_FRAME.replace(true);
         let start = Instant::now();
         let width = parallel::width();

@@ -11,7 +11,7 @@ use framewire::config::OnInvalid;
 use framewire::protocol::PipelineKind;
 use framewire::scheduler::Scheduler;
 use framewire::vision::jpeg::JpegInfo;
-use framewire::vision::{ProcessError, Processed, Processor};
+use framewire::vision::{FrameOptions, ProcessError, Processed, Processor};
 use tungstenite::Message;
 
 use crate::protocol::{Detection, Msg};
@@ -166,8 +166,12 @@ fn session_started_announces_the_session() {
     let (mut ws, _) = tungstenite::connect(server.url("/ws/video/stream?pipeline=detect")).unwrap();
     let Ok(Message::Text(t)) = ws.read() else { panic!("no text") };
     match serde_json::from_str::<Msg>(&t).unwrap() {
-        Msg::SessionStarted { session_id, protocol, pipeline, limits, track } => {
+        Msg::SessionStarted { session_id, protocol, pipeline, limits, track, options, detector } => {
             assert!(!track, "tracking is off by default");
+            assert_eq!((options.min_score, options.classes, options.max_detections), (0.5, None, 100));
+            assert_eq!(options.ocr, "frame");
+            let d = detector.expect("the detector is announced");
+            assert_eq!((d.family.as_str(), d.input, d.classes.len()), ("ssd", [300, 300], 80));
             let id = uuid::Uuid::parse_str(&session_id).unwrap();
             assert_eq!(id.get_version_num(), 4);
             assert_eq!(protocol, 1);
@@ -432,7 +436,13 @@ fn shutdown_finishes_the_frame_in_flight_then_closes_1001() {
 struct PanickingPlumbingStandIn;
 
 impl Processor for PanickingPlumbingStandIn {
-    fn process(&self, frame: &[u8], info: &JpegInfo, _: PipelineKind) -> Result<Processed, ProcessError> {
+    fn process(
+        &self,
+        frame: &[u8],
+        info: &JpegInfo,
+        _: PipelineKind,
+        _: &FrameOptions,
+    ) -> Result<Processed, ProcessError> {
         assert!(frame.len().is_multiple_of(2), "injected panic");
         Ok(empty_result(info))
     }

@@ -193,6 +193,21 @@ impl Detector {
         &self.labels
     }
 
+    /// Most detections a frame gets (`--max-detections`, else the family's default).
+    pub fn max_detections(&self) -> usize {
+        self.max_detections
+    }
+
+    /// What `session_started` says about this detector.
+    pub fn info(&self) -> crate::protocol::DetectorInfo {
+        crate::protocol::DetectorInfo {
+            family: self.report.family,
+            input: [self.input_w, self.input_h],
+            classes: self.labels.clone(),
+            max_detections: self.max_detections,
+        }
+    }
+
     /// What was loaded and how long it took.
     pub fn report(&self) -> &LoadReport {
         &self.report
