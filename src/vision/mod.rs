@@ -357,3 +357,33 @@ impl Processor for VisionPipeline {
         Some(self.detector.info())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn det(bbox: [f32; 4]) -> Detection {
+        Detection { label: "x".into(), class_id: 0, score: 0.9, bbox, track_id: None, track_text: None }
+    }
+
+    fn line(bbox: [f32; 4]) -> TextLine {
+        TextLine { text: "T".into(), score: 0.9, bbox, polygon: [[0.0; 2]; 4], detection: None, track_id: None }
+    }
+
+    #[test]
+    fn a_line_links_to_the_smallest_detection_containing_its_centre() {
+        let dets = [det([0.0, 0.0, 100.0, 100.0]), det([10.0, 10.0, 50.0, 50.0]), det([200.0, 0.0, 300.0, 50.0])];
+        let mut lines = [
+            line([20.0, 20.0, 40.0, 30.0]),   // centre (30, 25): inside 0 and 1, 1 is smaller
+            line([60.0, 60.0, 90.0, 70.0]),   // inside 0 only
+            line([150.0, 0.0, 190.0, 10.0]),  // inside none
+            line([190.0, 10.0, 230.0, 20.0]), // centre (210, 15): inside 2
+            line([95.0, 0.0, 105.0, 10.0]),   // centre (100, 5): on 0's edge counts
+        ];
+        link_texts(&mut lines, &dets);
+        let links: Vec<Option<usize>> = lines.iter().map(|l| l.detection).collect();
+        assert_eq!(links, vec![Some(1), Some(0), None, Some(2), Some(0)]);
+        link_texts(&mut lines, &[]);
+        assert!(lines.iter().all(|l| l.detection.is_none()));
+    }
+}
