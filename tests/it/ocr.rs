@@ -93,7 +93,9 @@ fn detect_ocr_links_lines_on(engine: EngineKind) {
         scheduler_on(engine),
     );
     let mut c = server.client();
-    let cases: [(&str, &[(&str, Option<&str>)]); 3] = [
+    // (frame, [(line text, label of the object it sits on)])
+    type Case<'a> = (&'a str, &'a [(&'a str, Option<&'a str>)]);
+    let cases: [Case; 3] = [
         (
             "text_garage_sign_on_motorcycle_1280x720.jpg",
             &[("GARAGE 3", Some("motorcycle")), ("NO PARKING", Some("motorcycle"))],
