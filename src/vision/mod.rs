@@ -54,6 +54,9 @@ impl From<ModelError> for ProcessError {
     }
 }
 
+/// What processing one frame gives.
+pub type Outcome = Result<Processed, ProcessError>;
+
 /// Where OCR looks in `detect_ocr` (`?ocr=`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum OcrScope {
@@ -100,13 +103,7 @@ pub const MAX_OCR_DETECTIONS: usize = 16;
 pub trait Processor: Send + Sync + 'static {
     /// Decode and analyse one frame that passed [`jpeg::validate`], with the session's pipeline
     /// and options.
-    fn process(
-        &self,
-        frame: &[u8],
-        info: &JpegInfo,
-        kind: PipelineKind,
-        options: &FrameOptions,
-    ) -> Result<Processed, ProcessError>;
+    fn process(&self, frame: &[u8], info: &JpegInfo, kind: PipelineKind, options: &FrameOptions) -> Outcome;
 
     /// The detector it runs, for `session_started` and for checking `classes` before an
     /// upgrade (`None`: a stand-in without one).
@@ -294,13 +291,7 @@ fn area(b: &[f32; 4]) -> f32 {
 }
 
 impl Processor for VisionPipeline {
-    fn process(
-        &self,
-        frame: &[u8],
-        info: &JpegInfo,
-        kind: PipelineKind,
-        options: &FrameOptions,
-    ) -> Result<Processed, ProcessError> {
+    fn process(&self, frame: &[u8], info: &JpegInfo, kind: PipelineKind, options: &FrameOptions) -> Outcome {
         let size = (info.width as usize, info.height as usize);
         // `detect` alone needs no more pixels than the detector's input: decode straight to the
         // smallest DCT-domain scale that still covers it (OCR reads small text at full size).
