@@ -246,10 +246,14 @@ fn stream(args: &[&str], stdin: &[u8]) -> (bool, Vec<String>, String) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // Fed from its own thread: a long input must not wait on an output nobody reads yet.
     let mut input = child.stdin.take().unwrap();
-    input.write_all(stdin).unwrap();
-    drop(input);
+    let data = stdin.to_vec();
+    let feeder = std::thread::spawn(move || {
+        let _ = input.write_all(&data);
+    });
     let out = child.wait_with_output().unwrap();
+    let _ = feeder.join();
     let lines = String::from_utf8_lossy(&out.stdout).lines().map(String::from).collect();
     (out.status.success(), lines, String::from_utf8_lossy(&out.stderr).into_owned())
 }
@@ -304,4 +308,38 @@ fn stream_exits_non_zero_when_the_server_refuses_a_frame() {
     let (ok, _, err) = stream(&["README.md", "--url", "ws://127.0.0.1:1/ws/video/stream"], b"");
     assert!(!ok);
     assert!(err.contains("streaming to"), "{err}");
+}
+
+/// Answers at once (no model), so results come back as fast as a fast source sends.
+struct InstantPlumbingStandIn;
+
+impl framewire::vision::Processor for InstantPlumbingStandIn {
+    fn process(
+        &self,
+        _: &[u8],
+        info: &framewire::vision::jpeg::JpegInfo,
+        _: framewire::protocol::PipelineKind,
+        _: &framewire::vision::FrameOptions,
+    ) -> framewire::vision::Outcome {
+        Ok(crate::support::empty_result(info))
+    }
+}
+
+/// `framewire stream - --fps 0` with a fast MJPEG source keeps reading its results while it
+/// sends: 1,500 frames (~230 KB of results) against a 64 KiB server write buffer end with every
+/// frame accounted for, not with the session dropped for not reading.
+#[test]
+fn a_fast_mjpeg_source_at_fps_0_keeps_reading_with_instant_plumbing_stand_in() {
+    let scheduler = std::sync::Arc::new(
+        framewire::scheduler::Scheduler::new(2, std::sync::Arc::new(InstantPlumbingStandIn)).unwrap(),
+    );
+    let cfg = framewire::config::Config { max_write_buffer: 64 * 1024, ..crate::support::config() };
+    let server = crate::support::TestServer::start_with(cfg, scheduler);
+    let url = server.url("/ws/video/stream");
+    let frame = fixture("jpeg/baseline_420.jpg");
+    let mjpeg: Vec<u8> = (0..1500).flat_map(|_| frame.iter().copied()).collect();
+    let (ok, lines, err) = stream(&["-", "--fps", "0", "--url", &url], &mjpeg);
+    assert!(ok, "{err}");
+    let (types, _) = tally(&lines);
+    assert_eq!(types.iter().filter(|t| *t == "result" || *t == "frame_dropped").count(), 1500, "{err}");
 }
