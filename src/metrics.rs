@@ -189,9 +189,8 @@ impl Metrics {
     }
 
     /// The exposition text, with the live gauges set first.
-    pub fn render(&self, sessions_open: usize, pool_queue_depth: usize) -> String {
-        let builds = crate::vision::runtime::tract::plans_built();
-        self.plan_builds.set(i64::try_from(builds).unwrap_or(i64::MAX));
+    pub fn render(&self, sessions_open: usize, pool_queue_depth: usize, plan_builds: u64) -> String {
+        self.plan_builds.set(i64::try_from(plan_builds).unwrap_or(i64::MAX));
         self.sessions_open.set(i64::try_from(sessions_open).unwrap_or(i64::MAX));
         self.pool_queue_depth.set(i64::try_from(pool_queue_depth).unwrap_or(i64::MAX));
         let mut out = String::new();
@@ -215,7 +214,7 @@ mod tests {
         m.frame_received();
         m.frame_invalid(FrameError::Corrupt);
         m.frame_done(&Timings { queue: 1.0, decode: 2.0, detect: Some(40.0), total: 45.0, ..Timings::default() });
-        let text = m.render(3, 1);
+        let text = m.render(3, 1, 2);
         for line in [
             "framewire_sessions_open 3",
             "framewire_sessions_total 1",

@@ -143,6 +143,11 @@ impl Scheduler {
         self.processor.detector()
     }
 
+    /// Engine plans built for the processor's models so far.
+    pub fn plans_built(&self) -> u64 {
+        self.processor.plans_built()
+    }
+
     /// Frames being processed now.
     pub fn running(&self) -> usize {
         self.gauge.running.load(Ordering::Relaxed)

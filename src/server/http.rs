@@ -279,8 +279,8 @@ pub(crate) fn serve_page(stream: &mut ConnStream, ctx: &Shared, registry: &Regis
             respond(stream, m, code, "text/plain; charset=utf-8", body.as_bytes(), head);
         }
         Page::Metrics => {
-            let queued = ctx.scheduler.get().map_or(0, |e| e.queued());
-            let text = m.render(registry.live(), queued);
+            let (queued, builds) = ctx.scheduler.get().map_or((0, 0), |e| (e.queued(), e.plans_built()));
+            let text = m.render(registry.live(), queued, builds);
             respond(stream, m, 200, metrics::CONTENT_TYPE, text.as_bytes(), head);
         }
         Page::Sessions => {

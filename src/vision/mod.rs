@@ -110,6 +110,11 @@ pub trait Processor: Send + Sync + 'static {
     fn detector(&self) -> Option<crate::protocol::DetectorInfo> {
         None
     }
+
+    /// Engine plans built for its models so far (`framewire_plan_builds`).
+    fn plans_built(&self) -> u64 {
+        0
+    }
 }
 
 /// OCR settings.
@@ -346,6 +351,10 @@ impl Processor for VisionPipeline {
 
     fn detector(&self) -> Option<crate::protocol::DetectorInfo> {
         Some(self.detector.info())
+    }
+
+    fn plans_built(&self) -> u64 {
+        self.detector.plans_built() + self.text_detector.plans_built() + self.recognizer.plans_built()
     }
 }
 

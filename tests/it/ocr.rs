@@ -160,7 +160,9 @@ fn plan_builds(server: &TestServer) -> u64 {
 /// uncommon size that came back later is answered from the plan it built the first time.
 #[test]
 fn client_chosen_sizes_build_each_text_detector_plan_once() {
-    let server = TestServer::start();
+    // Its own models: the shared scheduler's plans are built by other tests at the same time.
+    let own = std::sync::Arc::new(framewire::build_scheduler(&crate::support::config()).expect("models load"));
+    let server = TestServer::start_with(crate::support::config(), own);
     let mut c = server.client_at("/ws/video/stream?pipeline=ocr");
     let sizes: Vec<(usize, usize)> = (0..20).map(|i| (480 + 16 * i, 360 + 12 * i)).collect();
     for &(w, h) in &sizes {

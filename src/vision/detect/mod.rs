@@ -198,6 +198,11 @@ impl Detector {
         self.max_detections
     }
 
+    /// Plans its engine built for it so far.
+    pub fn plans_built(&self) -> u64 {
+        self.model.plans_built()
+    }
+
     /// What `session_started` says about this detector.
     pub fn info(&self) -> crate::protocol::DetectorInfo {
         crate::protocol::DetectorInfo {

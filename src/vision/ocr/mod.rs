@@ -70,6 +70,11 @@ impl TextDetector {
         &self.report
     }
 
+    /// Plans its engine built for it so far.
+    pub fn plans_built(&self) -> u64 {
+        self.model.plans_built()
+    }
+
     /// Run on a `[1,3,h,w]` input; returns the `h×w` text probability map.
     pub fn run(&self, input: Vec<f32>, w: usize, h: usize) -> Result<Vec<f32>, ModelError> {
         let (pw, ph) = if self.snap { (plan_side(w), plan_side(h)) } else { (w, h) };
@@ -150,6 +155,11 @@ impl TextRecognizer {
     /// What was loaded and how long it took.
     pub fn report(&self) -> &LoadReport {
         &self.report
+    }
+
+    /// Plans its engine built for it so far.
+    pub fn plans_built(&self) -> u64 {
+        self.model.plans_built()
     }
 
     /// The dictionary (index 0 of the model's classes is the CTC blank, not in here).

@@ -62,6 +62,10 @@ pub trait Model: Send + Sync {
     fn run(&self, input: ArrayD<f32>) -> Result<Vec<ArrayD<f32>>, ModelError>;
     /// The value of the file's metadata entry `key` (ONNX `metadata_props`), if any.
     fn metadata(&self, key: &str) -> Option<String>;
+    /// Plans built for this model so far (an engine with a plan per input shape; else 0).
+    fn plans_built(&self) -> u64 {
+        0
+    }
 }
 
 impl fmt::Debug for dyn Model {

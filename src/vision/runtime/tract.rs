@@ -32,14 +32,6 @@ use crate::vision::parallel;
 /// practice every plan is built once.
 pub const MAX_PLANS: usize = 64;
 
-/// Plans built since start-up, all models together (`framewire_plan_builds` in `/metrics`).
-static PLAN_BUILDS: AtomicU64 = AtomicU64::new(0);
-
-/// Plans built since start-up.
-pub fn plans_built() -> u64 {
-    PLAN_BUILDS.load(Ordering::Relaxed)
-}
-
 type Plan = Arc<TypedRunnableModel>;
 
 /// tract, with the executor a lone frame's runs split their matrix products over.
@@ -68,6 +60,8 @@ pub struct TractModel {
     plans: RwLock<HashMap<Vec<usize>, Plan>>,
     /// Held while a plan is built: two misses of one shape build it once (single flight).
     building: parking_lot::Mutex<()>,
+    /// Plans built so far.
+    builds: AtomicU64,
     executor: Option<Executor>,
 }
 
@@ -85,6 +79,7 @@ impl TractModel {
             model,
             plans: RwLock::new(HashMap::new()),
             building: parking_lot::Mutex::new(()),
+            builds: AtomicU64::new(0),
             executor,
         })
     }
@@ -109,7 +104,7 @@ impl TractModel {
         }
         let started = Instant::now();
         let plan = self.build(shape)?;
-        PLAN_BUILDS.fetch_add(1, Ordering::Relaxed);
+        self.builds.fetch_add(1, Ordering::Relaxed);
         let mut plans = self.plans.write();
         if plans.len() < MAX_PLANS {
             plans.insert(shape.to_vec(), Arc::clone(&plan));
@@ -149,6 +144,10 @@ impl Model for TractModel {
                 })
             })
             .collect()
+    }
+
+    fn plans_built(&self) -> u64 {
+        self.builds.load(Ordering::Relaxed)
     }
 
     fn metadata(&self, key: &str) -> Option<String> {
