@@ -159,27 +159,32 @@ fn bench_closed_and_open_account_for_every_frame() {
     assert_eq!(open["per_session_results"].as_array().unwrap().len(), 2);
 }
 
-/// Holds every frame 100 ms (no model): with frames offered every 25 ms, drops are certain on
-/// any machine, however fast.
-struct SlowPlumbingStandIn;
+/// Answers every frame with an empty result after holding it for its duration (no model): a frame cost
+/// that does not depend on the machine.
+struct HeldPlumbingStandIn(std::time::Duration);
 
-impl framewire::vision::Processor for SlowPlumbingStandIn {
+impl framewire::vision::Processor for HeldPlumbingStandIn {
     fn process(
         &self,
         _: &[u8],
         info: &framewire::vision::jpeg::JpegInfo,
         _: framewire::protocol::PipelineKind,
         _: &framewire::vision::FrameOptions,
-    ) -> Result<framewire::vision::Processed, framewire::vision::ProcessError> {
-        std::thread::sleep(std::time::Duration::from_millis(100));
+    ) -> framewire::vision::Outcome {
+        std::thread::sleep(self.0);
         Ok(crate::support::empty_result(info))
     }
 }
 
 #[test]
-fn bench_open_reports_the_drops_of_an_overloaded_server_with_slow_plumbing_stand_in() {
-    let scheduler =
-        std::sync::Arc::new(framewire::scheduler::Scheduler::new(2, std::sync::Arc::new(SlowPlumbingStandIn)).unwrap());
+fn bench_open_reports_the_drops_of_an_overloaded_server_with_held_plumbing_stand_in() {
+    let scheduler = std::sync::Arc::new(
+        framewire::scheduler::Scheduler::new(
+            2,
+            std::sync::Arc::new(HeldPlumbingStandIn(std::time::Duration::from_millis(100))),
+        )
+        .unwrap(),
+    );
     let server = crate::support::TestServer::start_with(crate::support::config(), scheduler);
     let url = server.url("/ws/video/stream");
     let out = bin()
@@ -310,28 +315,14 @@ fn stream_exits_non_zero_when_the_server_refuses_a_frame() {
     assert!(err.contains("streaming to"), "{err}");
 }
 
-/// Answers at once (no model), so results come back as fast as a fast source sends.
-struct InstantPlumbingStandIn;
-
-impl framewire::vision::Processor for InstantPlumbingStandIn {
-    fn process(
-        &self,
-        _: &[u8],
-        info: &framewire::vision::jpeg::JpegInfo,
-        _: framewire::protocol::PipelineKind,
-        _: &framewire::vision::FrameOptions,
-    ) -> framewire::vision::Outcome {
-        Ok(crate::support::empty_result(info))
-    }
-}
-
 /// `framewire stream - --fps 0` with a fast MJPEG source keeps reading its results while it
 /// sends: 1,500 frames (~230 KB of results) against a 64 KiB server write buffer end with every
 /// frame accounted for, not with the session dropped for not reading.
 #[test]
-fn a_fast_mjpeg_source_at_fps_0_keeps_reading_with_instant_plumbing_stand_in() {
+fn a_fast_mjpeg_source_at_fps_0_keeps_reading_with_held_plumbing_stand_in() {
     let scheduler = std::sync::Arc::new(
-        framewire::scheduler::Scheduler::new(2, std::sync::Arc::new(InstantPlumbingStandIn)).unwrap(),
+        framewire::scheduler::Scheduler::new(2, std::sync::Arc::new(HeldPlumbingStandIn(std::time::Duration::ZERO)))
+            .unwrap(),
     );
     let cfg = framewire::config::Config { max_write_buffer: 64 * 1024, ..crate::support::config() };
     let server = crate::support::TestServer::start_with(cfg, scheduler);
