@@ -9,6 +9,7 @@ use framewire::vision::jpeg::{decode_rgb, validate, Limits};
 use framewire::vision::ocr::detection::{db_postprocess, det_input, det_input_size};
 use framewire::vision::ocr::recognition::{ctc_greedy, rec_input};
 use framewire::vision::ocr::{TextDetector, TextRecognizer};
+use framewire::vision::parallel::Width;
 use framewire::vision::runtime::EngineKind;
 
 #[path = "support/engines.rs"]
@@ -47,7 +48,7 @@ fn bench_engine(g: &mut engines::Group<'_>, suffix: &str, kind: EngineKind) {
                 b.iter(|| {
                     let mut input = vec![0f32; 3 * w * h];
                     det_input(black_box(&img), w, h, &mut input);
-                    let map = detector.run(input, w, h).expect("run");
+                    let map = detector.run(input, w, h, &Width::narrow()).expect("run");
                     db_postprocess(&map, w, h, img.width, img.height)
                 })
             });
@@ -56,22 +57,27 @@ fn bench_engine(g: &mut engines::Group<'_>, suffix: &str, kind: EngineKind) {
         if name == "640x480" {
             let mut input = vec![0f32; 3 * w * h];
             det_input(&img, w, h, &mut input);
-            let quads = db_postprocess(&detector.run(input, w, h).expect("run"), w, h, img.width, img.height);
+            let quads =
+                db_postprocess(&detector.run(input, w, h, &Width::narrow()).expect("run"), w, h, img.width, img.height);
             let line = quads.first().expect("a text line").clone();
             g.bench_function(format!("recognize_one_line{suffix}"), |b| {
                 b.iter(|| {
                     let (width, input) = rec_input(black_box(&img), &line);
-                    let (probs, steps, classes) = recognizer.run(input, width).expect("run");
+                    let (probs, steps, classes) = recognizer.run(input, width, &Width::narrow()).expect("run");
                     ctc_greedy(&probs, steps, classes, recognizer.dict())
                 })
             });
             // The batching lever: four lines in one run of a batch-4 plan against four runs.
             let (width, one) = rec_input(&img, &line);
             g.bench_function(format!("recognize_4_lines_batch_1{suffix}"), |b| {
-                b.iter(|| (0..4).map(|_| recognizer.run(black_box(one.clone()), width).expect("run").1).sum::<usize>())
+                b.iter(|| {
+                    (0..4)
+                        .map(|_| recognizer.run(black_box(one.clone()), width, &Width::narrow()).expect("run").1)
+                        .sum::<usize>()
+                })
             });
             g.bench_function(format!("recognize_4_lines_batch_4{suffix}"), |b| {
-                b.iter(|| batched.run(black_box(one.repeat(4)), width).expect("run").1)
+                b.iter(|| batched.run(black_box(one.repeat(4)), width, &Width::narrow()).expect("run").1)
             });
         }
     }

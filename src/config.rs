@@ -1,64 +1,29 @@
 //! Command line and configuration: every limit the server enforces, with its default and reason.
 //!
-//! `clap` parses flags (each with a `FRAMEWIRE_*` environment fallback) into [`ServeArgs`];
-//! [`ServeArgs::validate`] checks them once and freezes them into a [`Config`] that the rest of
-//! the server reads and never changes.
+//! `clap` parses the flags of `framewire serve` (each with a `FRAMEWIRE_*` environment fallback)
+//! into [`ServeArgs`]; [`ServeArgs::validate`] checks them once and freezes them into a [`Config`]
+//! that the rest of the server reads and never changes. The layers below keep their own limit
+//! types with their own defaults (the JPEG validator's [`Limits`], the tracker's
+//! [`TrackConfig`], the detector's [`DetectorOptions`]); this module only fills them. The
+//! subcommands themselves are in [`crate::cli`], the clients' flags beside each client.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::ValueEnum;
 
-use crate::protocol::PipelineKind;
+use crate::logging::LogFormat;
 use crate::vision::detect::DetectorOptions;
+use crate::vision::jpeg::Limits;
+pub use crate::vision::jpeg::{DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_PIXELS, DEFAULT_MAX_SCANS, MAX_SIDE};
 use crate::vision::runtime::EngineKind;
 use crate::vision::track::TrackConfig;
+use crate::vision::PipelineKind;
 
-/// Largest side a frame may declare, in pixels (libjpeg-style hard cap; not configurable).
-pub const MAX_SIDE: u32 = 16_384;
-/// Default `--max-frame-bytes`: 8 MiB.
-pub const DEFAULT_MAX_FRAME_BYTES: usize = 8 * 1024 * 1024;
-/// Default `--max-pixels`: 40 MP.
-pub const DEFAULT_MAX_PIXELS: u64 = 40_000_000;
 /// Connections the admin listener (`--admin-listen`) serves at once; more are closed at once.
 /// Probes and scrapes are short and few: 16 is plenty, and bounds what a flood there can hold.
 pub const ADMIN_CONNECTIONS: usize = 16;
-/// Default `--max-scans`: 32. Cameras, browsers and libjpeg's standard progressions write at
-/// most about a dozen scans; a legal progression allows ~900 per component, each a pass over the
-/// whole image, so a small file could cost many times a normal decode.
-pub const DEFAULT_MAX_SCANS: u32 = 32;
-
-/// `framewire`: real-time video inference over WebSocket.
-#[derive(Debug, Parser)]
-#[command(name = "framewire", version, about)]
-pub struct Cli {
-    /// What to do.
-    #[command(subcommand)]
-    pub command: Command,
-}
-
-/// Subcommands.
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Run the WebSocket inference server.
-    Serve(ServeArgs),
-    /// Load-test a running server (closed loop, open loop, idle sessions).
-    Bench(crate::client::bench::BenchArgs),
-    /// Stream JPEG frames (a directory, one looped file, or MJPEG on stdin) to a server and
-    /// print the results.
-    Stream(crate::client::stream::StreamArgs),
-}
-
-/// How log lines look.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    /// `[2026-11-30T21:38:09Z INFO  framewire::session] session … end …` (env_logger's own).
-    Text,
-    /// One JSON object per line: `{"ts":"…","level":"INFO","target":"…","msg":"…"}`, for log
-    /// shippers (Loki, Elasticsearch, CloudWatch).
-    Json,
-}
 
 /// What the server does after a frame fails validation or decoding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -408,6 +373,12 @@ impl ServeArgs {
     }
 }
 
+impl From<&Config> for Limits {
+    fn from(c: &Config) -> Limits {
+        Limits { max_bytes: c.max_frame_bytes, max_pixels: c.max_pixels, max_side: c.max_side, max_scans: c.max_scans }
+    }
+}
+
 impl Config {
     /// The defaults of `framewire serve` with no flags and no environment (for tests and
     /// embedding), listening on `listen`.
@@ -423,14 +394,19 @@ impl Config {
 
 impl ServeArgs {
     fn parse_from_defaults(listen: SocketAddr) -> ServeArgs {
-        #[derive(Parser)]
+        let mut a = ServeArgs::parse_flags(&[]);
+        a.listen = listen;
+        a
+    }
+
+    /// `framewire serve FLAGS…` parsed on its own (no environment is read for a flag given here).
+    fn parse_flags(flags: &[&str]) -> ServeArgs {
+        #[derive(clap::Parser)]
         struct Only {
             #[command(flatten)]
             args: ServeArgs,
         }
-        let mut a = Only::parse_from(["framewire"]).args;
-        a.listen = listen;
-        a
+        <Only as clap::Parser>::parse_from(std::iter::once("framewire").chain(flags.iter().copied())).args
     }
 }
 
@@ -456,20 +432,17 @@ mod tests {
     #[test]
     fn pipeline_names_match_the_wire_names() {
         for name in ["detect", "ocr", "detect_ocr"] {
-            let cli = Cli::parse_from(["framewire", "serve", "--pipeline", name]);
-            let Command::Serve(a) = cli.command else { panic!() };
+            let a = ServeArgs::parse_flags(&["--pipeline", name]);
             assert_eq!(a.pipeline.as_str(), name);
         }
     }
 
     #[test]
     fn bad_values_are_refused_with_the_flag_name() {
-        let cli = Cli::parse_from(["framewire", "serve", "--min-score", "1.5"]);
-        let Command::Serve(a) = cli.command else { panic!() };
+        let a = ServeArgs::parse_flags(&["--min-score", "1.5"]);
         let e = a.validate().unwrap_err().to_string();
         assert!(e.contains("--min-score"), "{e}");
-        let cli = Cli::parse_from(["framewire", "serve", "--idle-timeout", "0"]);
-        let Command::Serve(a) = cli.command else { panic!() };
+        let a = ServeArgs::parse_flags(&["--idle-timeout", "0"]);
         assert!(a.validate().unwrap_err().to_string().contains("--idle-timeout"));
     }
 }

@@ -1,25 +1,34 @@
 //! framewire: a native real-time video inference server.
 //!
 //! A client opens a WebSocket to `/ws/video/stream` and sends JPEG frames as binary messages;
-//! each frame is answered with a JSON result. The map of the crate, in the order a frame meets
-//! it:
+//! each frame is answered with a JSON result. The crate's layers, top to bottom (each imports
+//! only from the layers under it; `docs/ARCHITECTURE.md` follows one frame through them):
 //!
+//! - [`cli`] (the subcommands) over [`config`] (every flag of `serve`, frozen into a `Config`);
 //! - [`server`]: the acceptor thread, admission, the plain HTTP endpoints (health, metrics,
-//!   sessions, the demo page), the connection's byte stream and the `poll(2)` wake-ups;
+//!   sessions, the demo page) and the connection's byte stream;
 //! - [`session`]: the per-connection loop, its counters, and the latest-frame-wins
 //!   [`session::slot`] as a pure type;
-//! - [`scheduler`]: the shared pool that runs frames, and the job and result types;
-//! - [`vision`]: what happens to a frame: [`vision::jpeg`] (validate, decode, the one marker
-//!   walk), [`vision::detect`] (SSD, YOLO, NMS), [`vision::ocr`] (text detection + DB,
-//!   recognition + CTC), [`vision::cv`] (the OpenCV/pyclipper-exact ports, one file each),
+//! - [`scheduler`]: the shared frame workers, the job and result types, each frame's width;
+//! - [`vision`]: what happens to a frame, in its own full-precision types
+//!   ([`vision::analysis`]): [`vision::jpeg`] (validate, decode, the one marker walk),
+//!   [`vision::detect`] (SSD, YOLO, NMS), [`vision::ocr`] (text detection + DB, recognition +
+//!   CTC), [`vision::cv`] (the OpenCV/pyclipper-exact ports, one file each),
 //!   [`vision::runtime`] (the only place that knows which engine runs a network),
-//!   [`vision::parallel`] (how many cores a frame may use) and [`vision::track`] (ByteTrack);
-//! - [`protocol`]: the wire format; [`config`]: every flag and limit; [`metrics`], [`logging`];
-//! - [`client`]: `framewire stream` and `framewire bench`.
+//!   [`vision::parallel`] (a frame's [`vision::parallel::Width`]), [`vision::geometry`] and
+//!   [`vision::track`] (ByteTrack);
+//! - [`wake`]: eventfd wake-ups, the shutdown pipe and `poll(2)`, under server, session and
+//!   scheduler.
+//!
+//! Beside them: [`protocol`], the wire format, which converts vision's results into wire types
+//! (and is the only place that rounds); [`metrics`] and [`logging`]; [`client`], `framewire
+//! stream` and `framewire bench`, which use the protocol and the JPEG framing and nothing of the
+//! server's insides.
 //!
 //! `main.rs` is only the command line on top of this library, so tests, benches and fuzz targets
 //! reach everything here.
 
+pub mod cli;
 pub mod client;
 pub mod config;
 pub mod logging;
@@ -29,6 +38,7 @@ pub mod scheduler;
 pub mod server;
 pub mod session;
 pub mod vision;
+pub mod wake;
 
 use std::sync::Arc;
 

@@ -7,7 +7,17 @@
 
 use std::io::Write;
 
-use crate::config::LogFormat;
+use clap::ValueEnum;
+
+/// How log lines look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// `[2026-11-30T21:38:09Z INFO  framewire::session] session … end …` (env_logger's own).
+    Text,
+    /// One JSON object per line: `{"ts":"…","level":"INFO","target":"…","msg":"…"}`, for log
+    /// shippers (Loki, Elasticsearch, CloudWatch).
+    Json,
+}
 
 /// One JSON log line (without the newline).
 pub fn json_line(ts: &str, level: log::Level, target: &str, msg: &str) -> String {

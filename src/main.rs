@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
-use framewire::config::{Cli, Command, LogFormat};
+use framewire::cli::{Cli, Command};
+use framewire::logging::LogFormat;
 use framewire::server::Server;
 
 fn main() -> anyhow::Result<()> {

@@ -2,49 +2,21 @@
 //! serialise them. `docs/PROTOCOL.md` is the user-facing copy; `tests/it/protocol.rs` pins the
 //! exact shapes by deserialising every message into `deny_unknown_fields` types.
 //!
+//! This is the one place that turns vision's results ([`vision::Analysis`], at full precision)
+//! into wire types, and the only place that rounds: boxes to 0.1 px, scores to 4 decimals,
+//! timings to 0.01 ms (the `From` impls at the end).
+//!
 //! Client → server: each binary message is one JPEG frame; its `frame_index` is the 0-based
 //! count of binary messages in the session (dropped and invalid frames use up their index).
 //! Text messages are refused (`unsupported_message`, close 1003). Pings are answered.
 
 use serde::Serialize;
 
-/// The per-frame pipelines a session can ask for with `?pipeline=`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-#[value(rename_all = "snake_case")]
-pub enum PipelineKind {
-    /// Object detection only.
-    Detect,
-    /// Text detection and recognition only.
-    Ocr,
-    /// Object detection and OCR, linked (the design's pipeline).
-    DetectOcr,
-}
+use crate::vision;
 
-impl PipelineKind {
-    /// The name on the wire.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PipelineKind::Detect => "detect",
-            PipelineKind::Ocr => "ocr",
-            PipelineKind::DetectOcr => "detect_ocr",
-        }
-    }
-
-    /// Parse a wire name.
-    pub fn parse(s: &str) -> Option<PipelineKind> {
-        [PipelineKind::Detect, PipelineKind::Ocr, PipelineKind::DetectOcr].into_iter().find(|k| k.as_str() == s)
-    }
-
-    /// Whether the object detector runs.
-    pub fn detects(self) -> bool {
-        self != PipelineKind::Ocr
-    }
-
-    /// Whether OCR runs.
-    pub fn reads_text(self) -> bool {
-        self != PipelineKind::Detect
-    }
-}
+/// The pipeline names (`detect`, `ocr`, `detect_ocr`) are vision's own: see
+/// [`PipelineKind::as_str`].
+pub use crate::vision::PipelineKind;
 
 /// Protocol version announced in `session_started`.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -308,4 +280,111 @@ pub struct SessionInfo {
     pub pipeline: &'static str,
     /// The client's address (`ip:port`) as the server sees it (a proxy's, behind one).
     pub peer: String,
+}
+
+/// `v` rounded to one decimal (box coordinates: 0.1 px is finer than any detector's accuracy).
+fn round1(v: f32) -> f32 {
+    (v * 10.0).round() / 10.0
+}
+
+/// `v` rounded to four decimals (scores).
+fn round4(v: f32) -> f32 {
+    (v * 10_000.0).round() / 10_000.0
+}
+
+impl From<&vision::Detection> for Detection {
+    /// Rounded for the wire; no track fields (the session adds them).
+    fn from(d: &vision::Detection) -> Detection {
+        Detection {
+            label: d.label.clone(),
+            class_id: d.class_id,
+            score: round4(d.score),
+            bbox: d.bbox.map(round1),
+            track_id: None,
+            track_text: None,
+        }
+    }
+}
+
+impl From<&vision::TextLine> for TextLine {
+    /// The score rounded for the wire (the quad's points are whole pixels already); no track.
+    fn from(t: &vision::TextLine) -> TextLine {
+        TextLine {
+            text: t.text.clone(),
+            score: round4(t.score),
+            bbox: t.bbox,
+            polygon: t.polygon,
+            detection: t.detection,
+            track_id: None,
+        }
+    }
+}
+
+impl From<&vision::Analysis> for FrameResult {
+    fn from(a: &vision::Analysis) -> FrameResult {
+        FrameResult {
+            width: a.width,
+            height: a.height,
+            detections: a.detections.as_ref().map(|d| d.iter().map(Detection::from).collect()),
+            texts: a.texts.as_ref().map(|t| t.iter().map(TextLine::from).collect()),
+        }
+    }
+}
+
+impl From<vision::DetectorInfo> for DetectorInfo {
+    fn from(d: vision::DetectorInfo) -> DetectorInfo {
+        let vision::DetectorInfo { family, input, classes, max_detections } = d;
+        DetectorInfo { family, input, classes, max_detections }
+    }
+}
+
+impl Timings {
+    /// A frame's timings: its stage times, the time it waited for a worker (`queue`) and from
+    /// its arrival to its result (`total`), all in ms.
+    pub fn new(stages: &vision::StageTimes, queue: f64, total: f64) -> Timings {
+        let vision::StageTimes { decode, detect, ocr_detect, ocr_recognize } = *stages;
+        Timings { queue, decode, detect, ocr_detect, ocr_recognize, total }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_wire_rounds() {
+        let a = vision::Analysis {
+            width: 640,
+            height: 480,
+            detections: Some(vec![vision::Detection {
+                label: "cat".into(),
+                class_id: 17,
+                score: 0.876_543,
+                bbox: [10.04, 20.06, 300.149, 479.99],
+            }]),
+            texts: Some(vec![vision::TextLine {
+                text: "KX 705".into(),
+                score: 0.912_345_6,
+                bbox: [1.0, 2.0, 30.0, 12.0],
+                polygon: [[1.0, 2.0], [30.0, 2.0], [30.0, 12.0], [1.0, 12.0]],
+                detection: Some(0),
+            }]),
+        };
+        let r = FrameResult::from(&a);
+        let d = &r.detections.as_ref().unwrap()[0];
+        assert_eq!(d.bbox, [10.0, 20.1, 300.1, 480.0]);
+        assert_eq!(d.score, 0.8765);
+        assert_eq!((d.label.as_str(), d.class_id, d.track_id), ("cat", 17, None));
+        let t = &r.texts.as_ref().unwrap()[0];
+        assert_eq!((t.text.as_str(), t.score, t.detection, t.track_id), ("KX 705", 0.9123, Some(0), None));
+        assert_eq!(a.detections.as_ref().unwrap()[0].bbox[2], 300.149, "vision keeps full precision");
+        let json = ServerMessage::Result {
+            frame_index: 0,
+            result: r,
+            dropped_frames: 0,
+            timings_ms: Timings::new(&vision::StageTimes { decode: 1.234_56, ..Default::default() }, 0.5, 2.0),
+        }
+        .to_json();
+        assert!(json.contains(r#""decode":1.23"#), "{json}");
+    }
 }

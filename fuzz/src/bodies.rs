@@ -10,12 +10,13 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use framewire::config::{Config, OnInvalid};
-use framewire::protocol::{FrameResult, PipelineKind, Timings};
+use framewire::protocol::PipelineKind;
 use framewire::scheduler::Scheduler;
-use framewire::server::poll::Shutdown;
 use framewire::session::{Session, SessionContext, SessionState};
 use framewire::vision::jpeg::{decode_rgb, validate, JpegInfo, Limits};
-use framewire::vision::{FrameOptions, ProcessError, Processed, Processor};
+use framewire::vision::parallel::Width;
+use framewire::vision::{Analysis, FrameOptions, ProcessError, Processed, Processor, StageTimes};
+use framewire::wake::Shutdown;
 use tungstenite::protocol::{Role, WebSocketConfig};
 use tungstenite::WebSocket;
 
@@ -53,9 +54,16 @@ pub fn decode(data: &[u8]) {
 struct EmptyResultPlumbingStandIn;
 
 impl Processor for EmptyResultPlumbingStandIn {
-    fn process(&self, _: &[u8], info: &JpegInfo, _: PipelineKind, _: &FrameOptions) -> Result<Processed, ProcessError> {
-        let result = FrameResult { width: info.width, height: info.height, detections: Some(vec![]), texts: None };
-        Ok(Processed { result, timings: Timings::default() })
+    fn process(
+        &self,
+        _: &[u8],
+        info: &JpegInfo,
+        _: PipelineKind,
+        _: &FrameOptions,
+        _: &Width,
+    ) -> Result<Processed, ProcessError> {
+        let result = Analysis { width: info.width, height: info.height, detections: Some(vec![]), texts: None };
+        Ok(Processed { result, timings: StageTimes::default() })
     }
 }
 

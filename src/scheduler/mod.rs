@@ -7,7 +7,7 @@
 //! queues behind every frame already waiting. A frame's outcome goes back to its session as a
 //! [`FinishedFrame`] on the session's channel, with a wake-up of its poll loop.
 //!
-//! Width, per frame and by load ([`crate::vision::parallel`]): a frame that is alone (no other
+//! Width, per frame and by load (a [`Width`] handed to the frame, [`crate::vision::parallel`]): a frame that is alone (no other
 //! frame running or waiting) may use every core: its two detectors side by side, its text lines
 //! spread, and a lone model's matrix products split (tract) or run on the engine's wide session
 //! (ONNX Runtime); as soon as another frame runs or waits, each frame uses one core, which gives
@@ -27,11 +27,10 @@ use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender};
 
-use crate::protocol::PipelineKind;
-use crate::server::poll::Waker;
 use crate::vision::jpeg::JpegInfo;
-use crate::vision::parallel::{self, Gauge};
-use crate::vision::{FrameOptions, ProcessError, Processed, Processor};
+use crate::vision::parallel::{Gauge, Width};
+use crate::vision::{DetectorInfo, FrameOptions, PipelineKind, ProcessError, Processed, Processor};
+use crate::wake::Waker;
 
 /// One frame waiting for, or handed to, a worker.
 #[derive(Debug)]
@@ -139,7 +138,7 @@ impl Scheduler {
     }
 
     /// The detector the processor runs (see [`Processor::detector`]).
-    pub fn detector(&self) -> Option<crate::protocol::DetectorInfo> {
+    pub fn detector(&self) -> Option<DetectorInfo> {
         self.processor.detector()
     }
 
@@ -178,7 +177,7 @@ impl Scheduler {
         let gauge = Arc::new(Gauge::default());
         gauge.running.store(1, Ordering::Relaxed);
         let options = FrameOptions::default();
-        parallel::with_width(self.threads, gauge, || self.processor.process(frame, info, kind, &options))
+        self.processor.process(frame, info, kind, &options, &Width::granted(self.threads, gauge))
     }
 }
 
@@ -202,9 +201,8 @@ fn worker(rx: Receiver<Work>, gauge: Arc<Gauge>, processor: Arc<dyn Processor>, 
         gauge.queued.fetch_sub(1, Ordering::Relaxed);
         let started = Instant::now();
         let outcome = catch_unwind(AssertUnwindSafe(|| {
-            parallel::with_width(threads, Arc::clone(&gauge), || {
-                processor.process(&job.bytes, &job.info, job.kind, &job.options)
-            })
+            let width = Width::granted(threads, Arc::clone(&gauge));
+            processor.process(&job.bytes, &job.info, job.kind, &job.options, &width)
         }))
         .unwrap_or_else(|_| Err(ProcessError::Internal("a pipeline stage panicked".into())));
         gauge.running.fetch_sub(1, Ordering::Relaxed);

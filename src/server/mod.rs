@@ -5,7 +5,7 @@
 //!
 //! Every connection's request head is read first (under `--handshake-timeout`, at most
 //! [`MAX_REQUEST_HEAD`] bytes) and judged ([`http`]); only an acceptable upgrade request that
-//! finds a free session slot is upgraded by tungstenite, with its message and frame limits set
+//! finds a free admission permit is upgraded by tungstenite, with its message and frame limits set
 //! from `--max-frame-bytes`.
 
 use std::io;
@@ -25,13 +25,12 @@ use crate::vision::{FrameOptions, OcrScope};
 
 pub mod conn;
 pub mod http;
-pub mod poll;
 pub mod registry;
 
+use crate::wake::{poll, Shutdown};
 use conn::ConnStream;
 use http::{read_head, reject, serve_page, Verdict};
 pub use http::{DEMO_PAGE, ENDPOINT, MAX_REQUEST_HEAD};
-use poll::{poll, Shutdown};
 pub use registry::Registry;
 use registry::{CountGuard, Counter};
 
@@ -41,7 +40,7 @@ const CONN_STACK: usize = 256 * 1024;
 
 /// The scheduler, once the models are loaded: the server binds and answers (`/healthz` 503
 /// `starting`, new sessions 503) before it is set.
-type SchedulerSlot = Arc<OnceLock<Arc<Scheduler>>>;
+type SchedulerCell = Arc<OnceLock<Arc<Scheduler>>>;
 
 /// A cheap handle to a running server: its address, its sessions, and its off switch.
 #[derive(Debug, Clone)]
@@ -50,7 +49,7 @@ pub struct ServerHandle {
     admin_addr: Option<SocketAddr>,
     shutdown: Arc<Shutdown>,
     registry: Arc<Registry>,
-    scheduler: SchedulerSlot,
+    scheduler: SchedulerCell,
 }
 
 impl ServerHandle {
@@ -90,7 +89,7 @@ impl ServerHandle {
 #[derive(Clone)]
 pub(crate) struct Shared {
     pub(crate) config: Arc<Config>,
-    pub(crate) scheduler: SchedulerSlot,
+    pub(crate) scheduler: SchedulerCell,
     pub(crate) shutdown: Arc<Shutdown>,
     pub(crate) metrics: Arc<Metrics>,
 }
@@ -293,9 +292,9 @@ fn connection(tcp: TcpStream, peer: SocketAddr, port: Port, id: uuid::Uuid, ctx:
         Ok(o) => o,
         Err(why) => return reject(&mut stream, &ctx.metrics, 400, &why),
     };
-    // Admission: reserve a session slot or refuse with 503 before upgrading.
+    // Admission: take a permit or refuse with 503 before upgrading.
     let admitted = registry.admit();
-    let slot = CountGuard(Arc::clone(&registry), Counter::Admitted);
+    let permit = CountGuard(Arc::clone(&registry), Counter::Admitted);
     if admitted >= cfg.max_sessions {
         return reject(&mut stream, &ctx.metrics, 503, "session limit reached, retry later\n");
     }
@@ -335,8 +334,8 @@ fn connection(tcp: TcpStream, peer: SocketAddr, port: Port, id: uuid::Uuid, ctx:
         }
         Err(e) => log::warn!("cannot start session for {peer}: {e}"),
     }
-    // Out of the list and its slot released in one step: /sessions, /healthz and admission agree.
-    registry.remove(&id, slot);
+    // Out of the list and its permit released in one step: /sessions, /healthz and admission agree.
+    registry.remove(&id, permit);
 }
 
 /// The per-frame options a query asks for, checked against the pipeline and the detector's

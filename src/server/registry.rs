@@ -1,4 +1,4 @@
-//! Live sessions and the admission counters: who is connected, who holds a session slot, and
+//! Live sessions and the admission counters: who is connected, who holds an admission permit, and
 //! what `GET /sessions` lists. The map's lock is taken only when a session starts or ends; the
 //! counters are atomics.
 
@@ -43,7 +43,7 @@ impl Registry {
         self.sessions.lock().len()
     }
 
-    /// Take a session slot; returns how many were taken before (release with a
+    /// Take an admission permit; returns how many were taken before (release with a
     /// [`CountGuard`] of [`Counter::Admitted`]).
     pub(crate) fn admit(&self) -> usize {
         self.admitted.fetch_add(1, Ordering::SeqCst)
@@ -73,12 +73,12 @@ impl Registry {
         self.sessions.lock().insert(state.session_id, state);
     }
 
-    /// A session ended: remove it and release its admission `slot` under the map's lock, so
-    /// nobody sees it listed without its slot, or its slot free while it is still listed.
-    pub(crate) fn remove(&self, id: &uuid::Uuid, slot: CountGuard) {
+    /// A session ended: remove it and release its admission `permit` under the map's lock, so
+    /// nobody sees it listed without its permit, or its permit free while it is still listed.
+    pub(crate) fn remove(&self, id: &uuid::Uuid, permit: CountGuard) {
         let mut sessions = self.sessions.lock();
         sessions.remove(id);
-        drop(slot);
+        drop(permit);
         drop(sessions);
     }
 }
@@ -89,7 +89,7 @@ pub(crate) enum Counter {
     Connections,
     /// Connection threads of the admin port.
     AdminConnections,
-    /// Session slots taken.
+    /// Admission permits taken.
     Admitted,
 }
 

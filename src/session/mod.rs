@@ -25,13 +25,14 @@ use tungstenite::{Message, WebSocket};
 use crate::config::{Config, OnInvalid};
 use crate::metrics::Metrics;
 use crate::protocol::{
-    close, DetectorInfo, ErrorCode, Limits, PipelineKind, ServerMessage, SessionOptions, PROTOCOL_VERSION,
+    close, DetectorInfo, ErrorCode, FrameResult, Limits, PipelineKind, ServerMessage, SessionOptions, Timings,
+    PROTOCOL_VERSION,
 };
 use crate::scheduler::{FinishedFrame, Job, Scheduler, Ticket};
-use crate::server::poll::{poll, Shutdown, Waker};
 use crate::vision::jpeg::{self, FrameError};
 use crate::vision::track::Tracker;
 use crate::vision::{FrameOptions, ProcessError};
+use crate::wake::{poll, Shutdown, Waker};
 
 pub mod slot;
 pub mod state;
@@ -183,7 +184,7 @@ impl<S: Read + Write + AsRawFd> Session<S> {
     fn run_inner(&mut self) -> EndReason {
         let limits =
             Limits { max_frame_bytes: self.ctx.config.max_frame_bytes, max_pixels: self.ctx.config.max_pixels };
-        let detector = self.ctx.scheduler.detector();
+        let detector = self.ctx.scheduler.detector().map(DetectorInfo::from);
         let hello = ServerMessage::SessionStarted {
             session_id: self.state.session_id.to_string(),
             protocol: PROTOCOL_VERSION,
@@ -427,18 +428,20 @@ impl<S: Read + Write + AsRawFd> Session<S> {
         let now = Instant::now();
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         match done.outcome {
-            Ok(mut p) => {
+            Ok(p) => {
                 self.window.result(now);
+                // Vision's full-precision result becomes the wire's here (rounded once, in
+                // `protocol`); the tracker works on the exact boxes.
+                let mut result = FrameResult::from(&p.result);
                 if let Some(tracker) = self.tracker.as_mut() {
-                    tracking::annotate(tracker, &mut p.result);
+                    tracking::annotate(tracker, &p.result, &mut result);
                 }
-                let mut timings = p.timings;
-                timings.queue = ms(done.started.duration_since(done.received));
-                timings.total = ms(done.finished.duration_since(done.received));
+                let queue = ms(done.started.duration_since(done.received));
+                let timings = Timings::new(&p.timings, queue, ms(done.finished.duration_since(done.received)));
                 self.ctx.metrics.frame_done(&timings);
                 let msg = ServerMessage::Result {
                     frame_index: done.frame_index,
-                    result: p.result,
+                    result,
                     dropped_frames: self.state.dropped_frames.load(Ordering::Relaxed),
                     timings_ms: timings,
                 };

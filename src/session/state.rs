@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 
-use crate::protocol::PipelineKind;
+use crate::vision::PipelineKind;
 
 /// Backpressure state of a session, as `GET /sessions` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,19 +10,22 @@
 
 use crate::protocol::FrameResult;
 use crate::vision::track::{TrackInput, Tracker};
+use crate::vision::Analysis;
 
-/// Run `tracker` on `result`'s detections and annotate `result`.
-pub fn annotate(tracker: &mut Tracker, result: &mut FrameResult) {
-    let Some(detections) = result.detections.as_mut() else { return };
+/// Run `tracker` on `analysis`'s detections (full precision) and annotate `result`, the wire's
+/// copy of the same analysis (same detections and lines, in the same order).
+pub fn annotate(tracker: &mut Tracker, analysis: &Analysis, result: &mut FrameResult) {
+    let (Some(found), Some(detections)) = (analysis.detections.as_ref(), result.detections.as_mut()) else { return };
     let inputs: Vec<TrackInput> =
-        detections.iter().map(|d| TrackInput { bbox: d.bbox, score: d.score, class_id: d.class_id }).collect();
+        found.iter().map(|d| TrackInput { bbox: d.bbox, score: d.score, class_id: d.class_id }).collect();
     for (d, id) in detections.iter_mut().zip(tracker.update(&inputs)) {
         d.track_id = id;
     }
-    for line in result.texts.iter_mut().flatten() {
-        line.track_id = line.detection.and_then(|i| detections.get(i)).and_then(|d| d.track_id);
+    let lines = analysis.texts.iter().flatten().zip(result.texts.iter_mut().flatten());
+    for (seen, line) in lines {
+        line.track_id = seen.detection.and_then(|i| detections.get(i)).and_then(|d| d.track_id);
         if let Some(id) = line.track_id {
-            tracker.add_reading(id, &line.text, line.score);
+            tracker.add_reading(id, &seen.text, seen.score);
         }
     }
     for d in detections.iter_mut() {
@@ -33,22 +36,15 @@ pub fn annotate(tracker: &mut Tracker, result: &mut FrameResult) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{Detection, TextLine};
     use crate::vision::track::TrackConfig;
+    use crate::vision::{Detection, TextLine};
 
     fn det(x: f32) -> Detection {
-        Detection {
-            label: "car".into(),
-            class_id: 2,
-            score: 0.9,
-            bbox: [x, 10.0, x + 100.0, 60.0],
-            track_id: None,
-            track_text: None,
-        }
+        Detection { label: "car".into(), class_id: 2, score: 0.9, bbox: [x, 10.0, x + 100.0, 60.0] }
     }
 
     fn line(text: &str, detection: Option<usize>) -> TextLine {
-        TextLine { text: text.into(), score: 0.9, bbox: [0.0; 4], polygon: [[0.0; 2]; 4], detection, track_id: None }
+        TextLine { text: text.into(), score: 0.9, bbox: [0.0; 4], polygon: [[0.0; 2]; 4], detection }
     }
 
     #[test]
@@ -58,17 +54,18 @@ mod tests {
         let mut id = None;
         for i in 0..4 {
             let text = readings.next().unwrap_or_default();
-            let mut r = FrameResult {
+            let mut a = Analysis {
                 width: 640,
                 height: 480,
                 detections: Some(vec![det(10.0 + 5.0 * i as f32)]),
                 texts: Some(vec![line(text, Some(0)), line("FREE", None)]),
             };
             // The one misreading that ties on count is the less confident one.
-            if let Some(t) = r.texts.as_mut() {
+            if let Some(t) = a.texts.as_mut() {
                 t[0].score = if i == 1 { 0.6 } else { 0.9 };
             }
-            annotate(&mut t, &mut r);
+            let mut r = FrameResult::from(&a);
+            annotate(&mut t, &a, &mut r);
             let (d, texts) = (&r.detections.as_ref().unwrap()[0], r.texts.as_ref().unwrap());
             assert!(d.track_id.is_some());
             id = id.or(d.track_id);
@@ -82,8 +79,9 @@ mod tests {
     #[test]
     fn results_without_detections_are_left_alone() {
         let mut t = Tracker::new(TrackConfig::default());
-        let mut r = FrameResult { width: 1, height: 1, detections: None, texts: Some(vec![line("X", None)]) };
-        annotate(&mut t, &mut r);
+        let a = Analysis { width: 1, height: 1, detections: None, texts: Some(vec![line("X", None)]) };
+        let mut r = FrameResult::from(&a);
+        annotate(&mut t, &a, &mut r);
         assert_eq!(r.texts.unwrap()[0].track_id, None);
         assert!(t.is_empty());
     }

@@ -1,18 +1,20 @@
 //! The vision pipeline: what happens to one frame, from validated JPEG bytes to a result.
 //!
-//! A [`Processor`] turns one validated JPEG into a [`FrameResult`]; [`VisionPipeline`] is the
+//! A [`Processor`] turns one validated JPEG into an [`Analysis`] (vision's own types at full
+//! precision: [`analysis`]; the wire's types and rounding are [`crate::protocol`]'s); [`VisionPipeline`] is the
 //! real one: strict decode ([`jpeg`]), then the object detector ([`detect`]) and/or OCR
 //! ([`ocr`]: text detector, then the recognizer on each line), linked by position. The networks
 //! run behind [`runtime::Model`], so nothing here knows which engine runs them; the
 //! OpenCV/pyclipper-exact pieces the OCR reference needs live in [`cv`]. Which thread runs a
-//! frame is the [`crate::scheduler`]'s business.
+//! frame is the [`crate::scheduler`]'s business; how wide it may run is a [`Width`] the scheduler
+//! hands to [`Processor::process`] and the pipeline passes down to every stage ([`parallel`]).
 
 use std::time::Instant;
 
-use crate::protocol::{Detection, FrameResult, PipelineKind, TextLine, Timings};
-
+pub mod analysis;
 pub mod cv;
 pub mod detect;
+pub mod geometry;
 pub mod image;
 pub mod jpeg;
 pub mod ocr;
@@ -20,19 +22,62 @@ pub mod parallel;
 pub mod runtime;
 pub mod track;
 
+pub use analysis::{Analysis, Detection, DetectorInfo, StageTimes, TextLine};
 use detect::Detector;
+use geometry::area;
 use image::RgbImage;
 use jpeg::{FrameError, JpegInfo};
 use ocr::{detection, recognition, TextDetector, TextQuad, TextRecognizer};
+use parallel::Width;
 use runtime::ModelError;
+
+/// The per-frame pipelines a session can ask for with `?pipeline=`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PipelineKind {
+    /// Object detection only.
+    Detect,
+    /// Text detection and recognition only.
+    Ocr,
+    /// Object detection and OCR, linked (the design's pipeline).
+    DetectOcr,
+}
+
+impl PipelineKind {
+    /// The name (`?pipeline=`, `--pipeline`, and on the wire).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PipelineKind::Detect => "detect",
+            PipelineKind::Ocr => "ocr",
+            PipelineKind::DetectOcr => "detect_ocr",
+        }
+    }
+
+    /// Parse a name.
+    pub fn parse(s: &str) -> Option<PipelineKind> {
+        PipelineKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// Every pipeline.
+    pub const ALL: [PipelineKind; 3] = [PipelineKind::Detect, PipelineKind::Ocr, PipelineKind::DetectOcr];
+
+    /// Whether the object detector runs.
+    pub fn detects(self) -> bool {
+        self != PipelineKind::Ocr
+    }
+
+    /// Whether OCR runs.
+    pub fn reads_text(self) -> bool {
+        self != PipelineKind::Detect
+    }
+}
 
 /// What a processor produced for one frame.
 #[derive(Debug, Clone)]
 pub struct Processed {
-    /// The result to send.
-    pub result: FrameResult,
-    /// Stage times (ms); `queue` and `total` are filled in by the session.
-    pub timings: Timings,
+    /// What the frame shows, at full precision (the session turns it into the wire's result).
+    pub result: Analysis,
+    /// Stage times (ms).
+    pub timings: StageTimes,
 }
 
 /// Why a frame produced no result.
@@ -102,12 +147,19 @@ pub const MAX_OCR_DETECTIONS: usize = 16;
 /// Per-frame work, shared read-only by every frame worker.
 pub trait Processor: Send + Sync + 'static {
     /// Decode and analyse one frame that passed [`jpeg::validate`], with the session's pipeline
-    /// and options.
-    fn process(&self, frame: &[u8], info: &JpegInfo, kind: PipelineKind, options: &FrameOptions) -> Outcome;
+    /// and options, as wide as `width` allows.
+    fn process(
+        &self,
+        frame: &[u8],
+        info: &JpegInfo,
+        kind: PipelineKind,
+        options: &FrameOptions,
+        width: &Width,
+    ) -> Outcome;
 
     /// The detector it runs, for `session_started` and for checking `classes` before an
     /// upgrade (`None`: a stand-in without one).
-    fn detector(&self) -> Option<crate::protocol::DetectorInfo> {
+    fn detector(&self) -> Option<DetectorInfo> {
         None
     }
 
@@ -181,9 +233,11 @@ impl VisionPipeline {
         img: &RgbImage,
         frame: (usize, usize),
         options: &FrameOptions,
+        width: &Width,
     ) -> Result<(Vec<Detection>, f64), ProcessError> {
         let (d, ms) = timed(|| -> Result<Vec<Detection>, ProcessError> {
-            let mut d = self.detector.detect_scaled(img, frame, options.min_score.unwrap_or(self.min_score))?;
+            let min_score = options.min_score.unwrap_or(self.min_score);
+            let mut d = self.detector.detect_scaled(img, frame, min_score, width)?;
             if let Some(keep) = &options.classes {
                 d.retain(|d| keep.contains(&d.class_id));
             }
@@ -201,12 +255,14 @@ impl VisionPipeline {
         &self,
         img: &RgbImage,
         detections: &[Detection],
+        width: &Width,
     ) -> Result<(Vec<(TextQuad, usize)>, f64), ProcessError> {
         let (r, ms) = timed(|| {
-            let per_detection = parallel::map(&detections[..detections.len().min(MAX_OCR_DETECTIONS)], |d| {
+            let first = &detections[..detections.len().min(MAX_OCR_DETECTIONS)];
+            let per_detection = width.map(first, |d, width| {
                 let Some(crop) = img.crop(d.bbox) else { return Ok::<_, ProcessError>(Vec::new()) };
                 let (x0, y0) = (d.bbox[0].max(0.0).floor(), d.bbox[1].max(0.0).floor());
-                let (quads, _) = self.find_text(&crop)?;
+                let (quads, _) = self.find_text(&crop, width)?;
                 Ok(quads
                     .into_iter()
                     .map(|mut q| {
@@ -225,12 +281,12 @@ impl VisionPipeline {
         Ok((r?, ms))
     }
 
-    fn find_text(&self, img: &RgbImage) -> Result<(Vec<TextQuad>, f64), ProcessError> {
+    fn find_text(&self, img: &RgbImage, width: &Width) -> Result<(Vec<TextQuad>, f64), ProcessError> {
         let (r, ms) = timed(|| -> Result<Vec<TextQuad>, ProcessError> {
             let (w, h) = detection::det_input_size(img.width, img.height, self.ocr.max_side);
             let mut input = vec![0f32; 3 * w * h];
             detection::det_input(img, w, h, &mut input);
-            let map = self.text_detector.run(input, w, h)?;
+            let map = self.text_detector.run(input, w, h, width)?;
             let mut quads = detection::db_postprocess(&map, w, h, img.width, img.height);
             quads.truncate(self.ocr.max_lines);
             Ok(quads)
@@ -245,33 +301,34 @@ impl VisionPipeline {
         img: &RgbImage,
         quads: &[TextQuad],
         links: &[Option<usize>],
+        width: &Width,
     ) -> Result<(Vec<TextLine>, f64), ProcessError> {
         let pairs: Vec<(&TextQuad, Option<usize>)> =
             quads.iter().zip(links.iter().copied().chain(std::iter::repeat(None))).collect();
         let (r, ms) = timed(|| {
-            parallel::map(&pairs, |&(q, link)| -> Result<Option<TextLine>, ProcessError> {
-                let (width, input) = recognition::rec_input(img, q);
-                let (probs, steps, classes) = self.recognizer.run(input, width)?;
-                let (text, score) = recognition::ctc_greedy(&probs, steps, classes, self.recognizer.dict());
-                if text.trim().is_empty() || score.is_nan() || score < MIN_TEXT_SCORE {
-                    return Ok(None);
-                }
-                let xs = q.points.map(|p| p[0]);
-                let ys = q.points.map(|p| p[1]);
-                let min = |v: [f32; 4]| v.into_iter().fold(f32::INFINITY, f32::min);
-                let max = |v: [f32; 4]| v.into_iter().fold(f32::NEG_INFINITY, f32::max);
-                Ok(Some(TextLine {
-                    text,
-                    score: (score * 10_000.0).round() / 10_000.0,
-                    bbox: [min(xs), min(ys), max(xs), max(ys)],
-                    polygon: q.points,
-                    detection: link,
-                    track_id: None,
-                }))
-            })
-            .into_iter()
-            .collect::<Result<Vec<_>, _>>()
-            .map(|v| v.into_iter().flatten().collect::<Vec<_>>())
+            width
+                .map(&pairs, |&(q, link), width| -> Result<Option<TextLine>, ProcessError> {
+                    let (bucket, input) = recognition::rec_input(img, q);
+                    let (probs, steps, classes) = self.recognizer.run(input, bucket, width)?;
+                    let (text, score) = recognition::ctc_greedy(&probs, steps, classes, self.recognizer.dict());
+                    if text.trim().is_empty() || score.is_nan() || score < MIN_TEXT_SCORE {
+                        return Ok(None);
+                    }
+                    let xs = q.points.map(|p| p[0]);
+                    let ys = q.points.map(|p| p[1]);
+                    let min = |v: [f32; 4]| v.into_iter().fold(f32::INFINITY, f32::min);
+                    let max = |v: [f32; 4]| v.into_iter().fold(f32::NEG_INFINITY, f32::max);
+                    Ok(Some(TextLine {
+                        text,
+                        score,
+                        bbox: [min(xs), min(ys), max(xs), max(ys)],
+                        polygon: q.points,
+                        detection: link,
+                    }))
+                })
+                .into_iter()
+                .collect::<Result<Vec<_>, _>>()
+                .map(|v| v.into_iter().flatten().collect::<Vec<_>>())
         });
         Ok((r?, ms))
     }
@@ -291,12 +348,15 @@ pub fn link_texts(texts: &mut [TextLine], detections: &[Detection]) {
     }
 }
 
-fn area(b: &[f32; 4]) -> f32 {
-    (b[2] - b[0]).max(0.0) * (b[3] - b[1]).max(0.0)
-}
-
 impl Processor for VisionPipeline {
-    fn process(&self, frame: &[u8], info: &JpegInfo, kind: PipelineKind, options: &FrameOptions) -> Outcome {
+    fn process(
+        &self,
+        frame: &[u8],
+        info: &JpegInfo,
+        kind: PipelineKind,
+        options: &FrameOptions,
+        width: &Width,
+    ) -> Outcome {
         let size = (info.width as usize, info.height as usize);
         // `detect` alone needs no more pixels than the detector's input: decode straight to the
         // smallest DCT-domain scale that still covers it (OCR reads small text at full size).
@@ -306,17 +366,17 @@ impl Processor for VisionPipeline {
         };
         let (img, decode) = timed(|| jpeg::decode_rgb(frame, info, scale));
         let img = img?;
-        let mut timings = Timings { decode, ..Timings::default() };
+        let mut timings = StageTimes { decode, ..StageTimes::default() };
         let inside = kind == PipelineKind::DetectOcr && options.ocr == OcrScope::Detections;
         let (detections, quads) = match kind {
-            PipelineKind::Detect => (Some(self.detect(&img, size, options)?), None),
-            PipelineKind::Ocr => (None, Some(self.find_text(&img)?)),
+            PipelineKind::Detect => (Some(self.detect(&img, size, options, width)?), None),
+            PipelineKind::Ocr => (None, Some(self.find_text(&img, width)?)),
             // OCR inside the detections: the detector first, then the text detector per crop.
-            PipelineKind::DetectOcr if inside => (Some(self.detect(&img, size, options)?), None),
+            PipelineKind::DetectOcr if inside => (Some(self.detect(&img, size, options, width)?), None),
             PipelineKind::DetectOcr => {
                 // The two detectors are independent: side by side while the frame may use two
                 // cores, one after the other when the server is busy.
-                let (d, q) = parallel::join(|| self.detect(&img, size, options), || self.find_text(&img));
+                let (d, q) = width.join(|w| self.detect(&img, size, options, w), |w| self.find_text(&img, w));
                 (Some(d?), Some(q?))
             }
         };
@@ -327,7 +387,7 @@ impl Processor for VisionPipeline {
         let quads: Option<(Vec<LinkedQuad>, f64)> = match (quads, &detections) {
             (Some((q, ms)), _) => Some((q.into_iter().map(|q| (q, None)).collect(), ms)),
             (None, Some(d)) if inside => {
-                let (q, ms) = self.find_text_in(&img, d)?;
+                let (q, ms) = self.find_text_in(&img, d, width)?;
                 Some((q.into_iter().map(|(q, i)| (q, Some(i))).collect(), ms))
             }
             (None, _) => None,
@@ -336,7 +396,7 @@ impl Processor for VisionPipeline {
             Some((quads, ms)) => {
                 timings.ocr_detect = Some(ms);
                 let (only, links): (Vec<TextQuad>, Vec<Option<usize>>) = quads.into_iter().unzip();
-                let (mut lines, ms) = self.read_lines(&img, &only, &links)?;
+                let (mut lines, ms) = self.read_lines(&img, &only, &links, width)?;
                 timings.ocr_recognize = Some(ms);
                 if let (Some(d), false) = (&detections, inside) {
                     link_texts(&mut lines, d);
@@ -345,11 +405,11 @@ impl Processor for VisionPipeline {
             }
             None => None,
         };
-        let result = FrameResult { width: info.width, height: info.height, detections, texts };
+        let result = Analysis { width: info.width, height: info.height, detections, texts };
         Ok(Processed { result, timings })
     }
 
-    fn detector(&self) -> Option<crate::protocol::DetectorInfo> {
+    fn detector(&self) -> Option<DetectorInfo> {
         Some(self.detector.info())
     }
 
@@ -363,11 +423,11 @@ mod tests {
     use super::*;
 
     fn det(bbox: [f32; 4]) -> Detection {
-        Detection { label: "x".into(), class_id: 0, score: 0.9, bbox, track_id: None, track_text: None }
+        Detection { label: "x".into(), class_id: 0, score: 0.9, bbox }
     }
 
     fn line(bbox: [f32; 4]) -> TextLine {
-        TextLine { text: "T".into(), score: 0.9, bbox, polygon: [[0.0; 2]; 4], detection: None, track_id: None }
+        TextLine { text: "T".into(), score: 0.9, bbox, polygon: [[0.0; 2]; 4], detection: None }
     }
 
     #[test]

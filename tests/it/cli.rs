@@ -170,6 +170,7 @@ impl framewire::vision::Processor for HeldPlumbingStandIn {
         info: &framewire::vision::jpeg::JpegInfo,
         _: framewire::protocol::PipelineKind,
         _: &framewire::vision::FrameOptions,
+        _: &framewire::vision::parallel::Width,
     ) -> framewire::vision::Outcome {
         std::thread::sleep(self.0);
         Ok(crate::support::empty_result(info))

@@ -7,6 +7,7 @@ use crossbeam_channel::{Receiver, Sender};
 use framewire::protocol::PipelineKind;
 use framewire::scheduler::Scheduler;
 use framewire::vision::jpeg::JpegInfo;
+use framewire::vision::parallel::Width;
 use framewire::vision::{FrameOptions, ProcessError, Processed, Processor};
 use serde::Deserialize;
 
@@ -174,7 +175,14 @@ struct GatedPlumbingStandIn {
 }
 
 impl Processor for GatedPlumbingStandIn {
-    fn process(&self, _: &[u8], info: &JpegInfo, _: PipelineKind, _: &FrameOptions) -> Result<Processed, ProcessError> {
+    fn process(
+        &self,
+        _: &[u8],
+        info: &JpegInfo,
+        _: PipelineKind,
+        _: &FrameOptions,
+        _: &Width,
+    ) -> Result<Processed, ProcessError> {
         let _ = self.gate.recv();
         Ok(empty_result(info))
     }

@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use framewire::protocol::PipelineKind;
 use framewire::scheduler::Scheduler;
 use framewire::vision::jpeg::JpegInfo;
-use framewire::vision::{parallel, FrameOptions, ProcessError, Processed, Processor};
+use framewire::vision::parallel::Width;
+use framewire::vision::{FrameOptions, ProcessError, Processed, Processor};
 use parking_lot::Mutex;
 
 use crate::protocol::Msg;
@@ -28,7 +29,7 @@ thread_local! {
 #[derive(Debug, Clone)]
 struct Seen {
     thread: ThreadId,
-    /// `parallel::width()` when it started.
+    /// `width.cores()` when it started.
     width: usize,
     /// Threads its two pieces ran on.
     pieces: (ThreadId, ThreadId),
@@ -45,15 +46,22 @@ struct RecordingPlumbingStandIn {
 }
 
 impl Processor for RecordingPlumbingStandIn {
-    fn process(&self, _: &[u8], info: &JpegInfo, _: PipelineKind, _: &FrameOptions) -> Result<Processed, ProcessError> {
+    fn process(
+        &self,
+        _: &[u8],
+        info: &JpegInfo,
+        _: PipelineKind,
+        _: &FrameOptions,
+        frame_width: &Width,
+    ) -> Result<Processed, ProcessError> {
         let nested = IN_FRAME.replace(true);
         let start = Instant::now();
-        let width = parallel::width();
-        let piece = || {
+        let width = frame_width.cores();
+        let piece = |_: &Width| {
             std::thread::sleep(self.hold / 2);
             std::thread::current().id()
         };
-        let pieces = parallel::join(piece, piece);
+        let pieces = frame_width.join(piece, piece);
         IN_FRAME.set(nested);
         let seen = Seen { thread: std::thread::current().id(), width, pieces, nested, start, end: Instant::now() };
         self.seen.lock().push(seen);

@@ -11,6 +11,7 @@ use framewire::config::OnInvalid;
 use framewire::protocol::PipelineKind;
 use framewire::scheduler::Scheduler;
 use framewire::vision::jpeg::JpegInfo;
+use framewire::vision::parallel::Width;
 use framewire::vision::{FrameOptions, ProcessError, Processed, Processor};
 use tungstenite::Message;
 
@@ -444,6 +445,7 @@ impl Processor for PanickingPlumbingStandIn {
         info: &JpegInfo,
         _: PipelineKind,
         _: &FrameOptions,
+        _: &Width,
     ) -> Result<Processed, ProcessError> {
         assert!(frame.len().is_multiple_of(2), "injected panic");
         Ok(empty_result(info))

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use framewire::protocol::PipelineKind;
-use framewire::server::poll::Shutdown;
 use framewire::session::{EndReason, Session, SessionContext, SessionState};
+use framewire::wake::Shutdown;
 use tungstenite::protocol::{Role, WebSocketConfig};
 use tungstenite::{Message, WebSocket};
 

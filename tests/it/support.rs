@@ -244,11 +244,7 @@ pub fn upgrade_request(target: &str) -> String {
 /// What the plumbing stand-ins answer an admitted frame with: an empty `detect` result of the
 /// frame's size (no model involved).
 pub fn empty_result(info: &framewire::vision::jpeg::JpegInfo) -> framewire::vision::Processed {
-    let result = framewire::protocol::FrameResult {
-        width: info.width,
-        height: info.height,
-        detections: Some(vec![]),
-        texts: None,
-    };
-    framewire::vision::Processed { result, timings: framewire::protocol::Timings::default() }
+    let result =
+        framewire::vision::Analysis { width: info.width, height: info.height, detections: Some(vec![]), texts: None };
+    framewire::vision::Processed { result, timings: framewire::vision::StageTimes::default() }
 }

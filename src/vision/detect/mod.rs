@@ -12,8 +12,9 @@ use std::time::Instant;
 
 use ndarray::ArrayD;
 
-use crate::protocol::Detection;
+use crate::vision::analysis::{Detection, DetectorInfo};
 use crate::vision::image::RgbImage;
+use crate::vision::parallel::Width;
 use crate::vision::runtime::{read_lines, run_err, LoadReport, Model, ModelError, Runtime};
 
 pub mod nms;
@@ -204,8 +205,8 @@ impl Detector {
     }
 
     /// What `session_started` says about this detector.
-    pub fn info(&self) -> crate::protocol::DetectorInfo {
-        crate::protocol::DetectorInfo {
+    pub fn info(&self) -> DetectorInfo {
+        DetectorInfo {
             family: self.report.family,
             input: [self.input_w, self.input_h],
             classes: self.labels.clone(),
@@ -229,8 +230,9 @@ impl Detector {
     }
 
     /// Detect objects in `img`; boxes in `img` pixels, highest score first, scores > `min_score`.
+    /// On one core ([`Width::narrow`]), as any caller outside the scheduler.
     pub fn detect(&self, img: &RgbImage, min_score: f32) -> Result<Vec<Detection>, ModelError> {
-        self.detect_scaled(img, (img.width, img.height), min_score)
+        self.detect_scaled(img, (img.width, img.height), min_score, &Width::narrow())
     }
 
     /// As [`Detector::detect`], with boxes in the pixels of a `frame` (width, height) that `img`
@@ -240,6 +242,7 @@ impl Detector {
         img: &RgbImage,
         frame: (usize, usize),
         min_score: f32,
+        width: &Width,
     ) -> Result<Vec<Detection>, ModelError> {
         let (w, h) = (self.input_w, self.input_h);
         let mut buf = vec![0f32; w * h * 3];
@@ -247,7 +250,7 @@ impl Detector {
         match self.kind {
             Kind::Ssd => {
                 ssd_input(img, w, h, &mut buf);
-                let outputs = self.model.run(tensor(&[1, h, w, 3], buf)?)?;
+                let outputs = self.model.run(tensor(&[1, h, w, 3], buf)?, width)?;
                 let [boxes, scores] = outputs.as_slice() else {
                     return Err(run_err(format!("{} outputs, expected boxes and scores", outputs.len())));
                 };
@@ -266,7 +269,7 @@ impl Detector {
             }
             Kind::Yolo(layout) => {
                 let lb = letterbox_input(img, w, h, &mut buf);
-                let outputs = self.model.run(tensor(&[1, 3, h, w], buf)?)?;
+                let outputs = self.model.run(tensor(&[1, 3, h, w], buf)?, width)?;
                 let out = outputs.first().ok_or_else(|| run_err("no output"))?;
                 let out = out.as_slice().ok_or_else(|| run_err("output not contiguous"))?;
                 let cands = yolo::decode(out, layout, min_score);
@@ -294,15 +297,7 @@ impl Detector {
 
     fn detection(&self, c: Candidate, bbox: [f32; 4]) -> Detection {
         let label = self.labels.get(c.class_id).cloned().unwrap_or_else(|| format!("class_{}", c.class_id));
-        let round1 = |v: f32| (v * 10.0).round() / 10.0;
-        Detection {
-            label,
-            class_id: c.class_id,
-            score: (c.score * 10_000.0).round() / 10_000.0,
-            bbox: [round1(bbox[0]), round1(bbox[1]), round1(bbox[2]), round1(bbox[3])],
-            track_id: None,
-            track_text: None,
-        }
+        Detection { label, class_id: c.class_id, score: c.score, bbox }
     }
 }
 

@@ -23,7 +23,17 @@
 //!   so they are decoded as CMYK and converted here (naive `(1-C)(1-K)` conversion, honouring the
 //!   Adobe inverted-CMYK convention).
 
-use crate::config::{Config, DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_PIXELS, DEFAULT_MAX_SCANS, MAX_SIDE};
+/// Largest side a frame may declare, in pixels (libjpeg-style hard cap; not configurable).
+pub const MAX_SIDE: u32 = 16_384;
+/// Default largest encoded frame (`--max-frame-bytes`): 8 MiB. A 4K camera JPEG is 1–3 MiB.
+pub const DEFAULT_MAX_FRAME_BYTES: usize = 8 * 1024 * 1024;
+/// Default largest `width × height` (`--max-pixels`): 40 MP.
+pub const DEFAULT_MAX_PIXELS: u64 = 40_000_000;
+/// Default most scans of a progressive frame (`--max-scans`): 32. Cameras, browsers and
+/// libjpeg's standard progressions write at most about a dozen scans; a legal progression allows
+/// ~900 per component, each a pass over the whole image, so a small file could cost many times
+/// a normal decode.
+pub const DEFAULT_MAX_SCANS: u32 = 32;
 
 pub mod decode;
 pub mod markers;
@@ -46,8 +56,8 @@ pub struct Limits {
 }
 
 impl Default for Limits {
-    /// The server's defaults: `--max-frame-bytes`, `--max-pixels` and [`MAX_SIDE`] as
-    /// `framewire serve` starts with no flags.
+    /// The defaults ([`DEFAULT_MAX_FRAME_BYTES`], [`DEFAULT_MAX_PIXELS`], [`MAX_SIDE`],
+    /// [`DEFAULT_MAX_SCANS`]), which are also `framewire serve`'s with no flags.
     fn default() -> Limits {
         Limits {
             max_bytes: DEFAULT_MAX_FRAME_BYTES,
@@ -55,12 +65,6 @@ impl Default for Limits {
             max_side: MAX_SIDE,
             max_scans: DEFAULT_MAX_SCANS,
         }
-    }
-}
-
-impl From<&Config> for Limits {
-    fn from(c: &Config) -> Limits {
-        Limits { max_bytes: c.max_frame_bytes, max_pixels: c.max_pixels, max_side: c.max_side, max_scans: c.max_scans }
     }
 }
 

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use crate::vision::detect::tensor;
+use crate::vision::parallel::Width;
 use crate::vision::runtime::{read_lines, LoadReport, Model, ModelError, Runtime};
 
 pub mod detection;
@@ -75,11 +76,12 @@ impl TextDetector {
         self.model.plans_built()
     }
 
-    /// Run on a `[1,3,h,w]` input; returns the `h×w` text probability map.
-    pub fn run(&self, input: Vec<f32>, w: usize, h: usize) -> Result<Vec<f32>, ModelError> {
+    /// Run on a `[1,3,h,w]` input, as wide as `width` allows; returns the `h×w` text
+    /// probability map.
+    pub fn run(&self, input: Vec<f32>, w: usize, h: usize, width: &Width) -> Result<Vec<f32>, ModelError> {
         let (pw, ph) = if self.snap { (plan_side(w), plan_side(h)) } else { (w, h) };
         let input = if (pw, ph) == (w, h) { input } else { pad(&input, (w, h), (pw, ph)) };
-        let outputs = self.model.run(tensor(&[1, 3, ph, pw], input)?)?;
+        let outputs = self.model.run(tensor(&[1, 3, ph, pw], input)?, width)?;
         let map = outputs.into_iter().next().map(into_vec).unwrap_or_default();
         if map.len() != pw * ph {
             return Err(ModelError::Run(format!("text map of {} values for {pw}x{ph}", map.len())));
@@ -176,13 +178,14 @@ impl TextRecognizer {
         &self.dict
     }
 
-    /// Run on a `[batch,3,48,width]` input (`width` one of [`recognition::REC_BUCKETS`]);
+    /// Run on a `[batch,3,48,bucket]` input (`bucket` one of [`recognition::REC_BUCKETS`]);
     /// returns the `[batch·T, C]` softmax matrix with `batch·T` and `C`.
-    pub fn run(&self, input: Vec<f32>, width: usize) -> Result<(Vec<f32>, usize, usize), ModelError> {
-        if !recognition::REC_BUCKETS.contains(&width) {
-            return Err(ModelError::Run(format!("no recognizer bucket for width {width}")));
+    pub fn run(&self, input: Vec<f32>, bucket: usize, width: &Width) -> Result<(Vec<f32>, usize, usize), ModelError> {
+        if !recognition::REC_BUCKETS.contains(&bucket) {
+            return Err(ModelError::Run(format!("no recognizer bucket for width {bucket}")));
         }
-        let outputs = self.model.run(tensor(&[self.batch, 3, recognition::REC_HEIGHT, width], input)?)?;
+        let shape = [self.batch, 3, recognition::REC_HEIGHT, bucket];
+        let outputs = self.model.run(tensor(&shape, input)?, width)?;
         let out: Vec<f32> = outputs.into_iter().next().map(into_vec).unwrap_or_default();
         let classes = self.dict.len() + 2;
         if !out.len().is_multiple_of(classes) {

@@ -4,14 +4,16 @@
 //! the input shape its file declares, the output shapes for a given input, and `run`. Each engine
 //! implements it in its own module: [`tract`] (the embedded default, pure Rust) and
 //! [`onnxruntime`] (ONNX Runtime loaded at run time, the fast engine a user opts into). Nothing
-//! outside this folder names an engine's types. How many cores a run may use is not an argument:
-//! each engine reads [`crate::vision::parallel::width`], which the scheduler sets per frame.
+//! outside this folder names an engine's types. How many cores a run may use is its frame's
+//! [`Width`], passed to [`Model::run`] (the scheduler grants it per frame).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ndarray::ArrayD;
+
+use crate::vision::parallel::Width;
 
 pub mod onnxruntime;
 pub mod tract;
@@ -58,8 +60,8 @@ pub trait Model: Send + Sync {
     /// Get ready for inputs of `shape` (an engine with fixed-shape plans builds one) and return
     /// the output shapes for it.
     fn prepare(&self, shape: &[usize]) -> Result<Vec<Vec<usize>>, ModelError>;
-    /// Run on one input; the outputs in the model's order.
-    fn run(&self, input: ArrayD<f32>) -> Result<Vec<ArrayD<f32>>, ModelError>;
+    /// Run on one input, as wide as `width` allows now; the outputs in the model's order.
+    fn run(&self, input: ArrayD<f32>, width: &Width) -> Result<Vec<ArrayD<f32>>, ModelError>;
     /// The value of the file's metadata entry `key` (ONNX `metadata_props`), if any.
     fn metadata(&self, key: &str) -> Option<String>;
     /// Plans built for this model so far (an engine with a plan per input shape; else 0).
@@ -75,16 +77,18 @@ impl fmt::Debug for dyn Model {
 }
 
 /// Which engine runs the models (`--engine`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EngineKind {
     /// tract: pure Rust, embedded, nothing to install (the default).
     Tract,
     /// ONNX Runtime, loaded from a shared library at start-up (`--onnxruntime-lib`).
-    #[value(name = "onnxruntime")]
     OnnxRuntime,
 }
 
 impl EngineKind {
+    /// Every engine.
+    pub const ALL: [EngineKind; 2] = [EngineKind::Tract, EngineKind::OnnxRuntime];
+
     /// The name, as `--engine` spells it.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -6,7 +6,7 @@
 //!
 //! An ORT session runs one call at a time (`Session::run` takes `&mut self`), so each model is
 //! loaded as several sessions: one *wide* session with an intra-op pool of every core, for a
-//! frame that is alone ([`crate::vision::parallel::width`] > 1), and *narrow* single-threaded
+//! frame that is alone ([`Width::cores`] > 1), and *narrow* single-threaded
 //! sessions, one per thread that may run models at once, for frames that share the machine.
 //! Spinning is off everywhere: an idle intra-op thread that spins burns the core the next model
 //! needs. Memory: the sessions keep ONNX Runtime's default CPU arena (turning it off cost ~10 %
@@ -22,7 +22,7 @@ use ort::value::TensorRef;
 use parking_lot::Mutex;
 
 use super::{run_err, Model, ModelError};
-use crate::vision::parallel;
+use crate::vision::parallel::Width;
 
 /// Where to get a library, for error messages.
 pub const WHERE_TO_GET: &str = "get one from the `onnxruntime` PyPI wheel (`pip download onnxruntime==1.32.0 \
@@ -150,7 +150,7 @@ impl Model for OrtModel {
     fn prepare(&self, shape: &[usize]) -> Result<Vec<Vec<usize>>, ModelError> {
         // Nothing to build: run zeros once to learn the output shapes (and warm the session).
         let zeros = ArrayD::<f32>::zeros(shape);
-        Ok(self.run(zeros)?.iter().map(|o| o.shape().to_vec()).collect())
+        Ok(self.run(zeros, &Width::narrow())?.iter().map(|o| o.shape().to_vec()).collect())
     }
 
     fn metadata(&self, key: &str) -> Option<String> {
@@ -159,8 +159,8 @@ impl Model for OrtModel {
         meta.custom(key)
     }
 
-    fn run(&self, input: ArrayD<f32>) -> Result<Vec<ArrayD<f32>>, ModelError> {
-        if let Some(wide) = self.wide.as_ref().filter(|_| parallel::width() > 1) {
+    fn run(&self, input: ArrayD<f32>, width: &Width) -> Result<Vec<ArrayD<f32>>, ModelError> {
+        if let Some(wide) = self.wide.as_ref().filter(|_| width.cores() > 1) {
             if let Some(mut s) = wide.try_lock() {
                 return run_on(&mut s, &input);
             }

@@ -5,7 +5,7 @@
 //! asked for, at start-up through [`Model::prepare`] or on first use; the plans are shared
 //! read-only by every frame worker.
 //!
-//! A run whose frame is alone ([`parallel::width`] > 1) splits its matrix products over a
+//! A run whose frame is alone ([`Width::cores`] > 1) splits its matrix products over a
 //! private rayon pool (tract-linalg's `multithread-mm` executor). That is safe by construction:
 //! the width is granted only on the scheduler's frame workers, which are plain threads (a thread
 //! waiting for its chunks never runs anything else), and the pool's threads run only matrix
@@ -25,9 +25,9 @@ use tract_onnx::tract_hir::infer::Factoid;
 use tract_onnx::tract_hir::internal::DimLike;
 
 use super::{run_err, Model, ModelError};
-use crate::vision::parallel;
+use crate::vision::parallel::Width;
 
-/// Most plans kept per model (one per input shape); shapes beyond get a one-off plan. Callers
+/// Most plan cache entries per model (one plan per input shape); shapes beyond get a one-off plan. Callers
 /// keep the shapes they ask for to a small set (the text detector snaps its sizes), so in
 /// practice every plan is built once.
 pub const MAX_PLANS: usize = 64;
@@ -155,10 +155,10 @@ impl Model for TractModel {
         t.to_plain_array_view::<String>().ok()?.iter().next().cloned()
     }
 
-    fn run(&self, input: ArrayD<f32>) -> Result<Vec<ArrayD<f32>>, ModelError> {
+    fn run(&self, input: ArrayD<f32>, width: &Width) -> Result<Vec<ArrayD<f32>>, ModelError> {
         let plan = self.plan(input.shape())?;
         let input = tvec!(input.into_tensor().into());
-        let outputs = match self.executor.as_ref().filter(|_| parallel::width() > 1) {
+        let outputs = match self.executor.as_ref().filter(|_| width.cores() > 1) {
             Some(pool) => multithread_tract_scope(pool.clone(), || plan.run(input)),
             None => plan.run(input),
         }

@@ -48,7 +48,7 @@
 
 pub mod kalman;
 
-use crate::vision::detect::nms::iou;
+use crate::vision::geometry::iou;
 mod assign;
 
 use assign::{assign, ASSIGN_EPS};

@@ -1,6 +1,8 @@
-//! Wake-up file descriptors, so a connection thread can sleep in `poll(2)` on its socket and
-//! still react within microseconds when its frame's result is ready or the server shuts down,
-//! without busy-polling an idle connection.
+//! Wake-up file descriptors and `poll(2)`, the lowest layer of the server: a connection thread
+//! sleeps in `poll(2)` on its socket and still reacts within microseconds when its frame's result
+//! is ready (a frame worker wakes its [`Waker`]) or the server shuts down ([`Shutdown`]), without
+//! busy-polling an idle connection. The acceptor, the sessions and the scheduler all use it; it
+//! uses nothing of theirs.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
