@@ -87,6 +87,11 @@ pub struct FinishedFrame {
     pub outcome: Result<Processed, ProcessError>,
 }
 
+/// A frame the scheduler could not queue: its workers are gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the frame workers are gone")]
+pub struct NotQueued;
+
 /// A job with where its outcome goes.
 struct Work {
     job: Job,
@@ -154,13 +159,19 @@ impl Scheduler {
 
     /// Queue `job` (FIFO); its [`FinishedFrame`] goes to `done`, then `waker` is woken. A panic
     /// in a stage costs this frame an `internal` error, never the process.
-    pub fn submit(&self, job: Job, done: Sender<FinishedFrame>, waker: Arc<Waker>) {
+    ///
+    /// `Err(NotQueued)` when no worker can take it any more (they are gone): nothing will
+    /// answer the frame, so the caller must; its ticket is cancelled and the queue count is
+    /// exactly as before (a later [`Scheduler::cancel`] of it changes nothing).
+    pub fn submit(&self, job: Job, done: Sender<FinishedFrame>, waker: Arc<Waker>) -> Result<(), NotQueued> {
+        let ticket = Arc::clone(&job.ticket);
         self.gauge.queued.fetch_add(1, Ordering::Relaxed);
         let sent = self.tx.as_ref().map(|tx| tx.send(Work { job, done, waker }));
-        if !matches!(sent, Some(Ok(()))) {
-            // The workers are gone (the scheduler is being dropped): nothing will run it.
-            self.gauge.queued.fetch_sub(1, Ordering::Relaxed);
+        if matches!(sent, Some(Ok(()))) {
+            return Ok(());
         }
+        self.cancel(&ticket);
+        Err(NotQueued)
     }
 
     /// The session of a submitted frame is gone: if no worker took the frame yet, it leaves
@@ -218,5 +229,48 @@ fn worker(rx: Receiver<Work>, gauge: Arc<Gauge>, processor: Arc<dyn Processor>, 
         if done.send(d).is_ok() {
             waker.wake();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vision::parallel::Width;
+    use crate::vision::{Analysis, Outcome, StageTimes};
+
+    struct EmptyPlumbingStandIn;
+
+    impl Processor for EmptyPlumbingStandIn {
+        fn process(&self, _: &[u8], info: &JpegInfo, _: PipelineKind, _: &FrameOptions, _: &Width) -> Outcome {
+            let result = Analysis { width: info.width, height: info.height, ..Analysis::default() };
+            Ok(Processed { result, timings: StageTimes::default() })
+        }
+    }
+
+    fn job() -> Job {
+        Job {
+            frame_index: 0,
+            bytes: vec![0; 16],
+            info: JpegInfo { width: 1, height: 1, components: 3, progressive: false },
+            kind: PipelineKind::Detect,
+            received: Instant::now(),
+            options: Arc::default(),
+            ticket: Arc::default(),
+        }
+    }
+
+    #[test]
+    fn a_failed_submit_says_so_and_leaves_the_counts_exact_with_empty_plumbing_stand_in() {
+        let mut s = Scheduler::new(1, Arc::new(EmptyPlumbingStandIn)).expect("workers");
+        drop(s.tx.take()); // the workers are gone
+        let (done, results) = crossbeam_channel::unbounded();
+        let waker = Arc::new(Waker::new().expect("eventfd"));
+        let j = job();
+        let ticket = Arc::clone(&j.ticket);
+        assert_eq!(s.submit(j, done, waker), Err(NotQueued));
+        assert_eq!(s.queued(), 0);
+        s.cancel(&ticket); // the session ends: no second decrement
+        assert_eq!(s.queued(), 0);
+        assert!(results.try_recv().is_err(), "nothing will answer it: the caller must");
     }
 }

@@ -68,6 +68,34 @@ impl ConnStream {
     }
 }
 
+/// How long a refused connection is drained after its answer, at most.
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_millis(250);
+/// Most bytes drained from a refused connection.
+const DRAIN_BYTES: usize = 256 * 1024;
+
+impl ConnStream {
+    /// After a final answer: shut down the write side (the client reads the answer, then EOF),
+    /// then read and discard what the client still sends, briefly and boundedly, before the
+    /// socket is closed. Closing with unread bytes in the receive buffer makes the kernel send a
+    /// reset, which can destroy the answer before the client reads it.
+    pub fn finish_and_drain(&mut self) {
+        let _ = self.tcp.shutdown(std::net::Shutdown::Write);
+        let deadline = Instant::now() + DRAIN_TIME;
+        let mut buf = [0u8; 8192];
+        let mut drained = 0;
+        while drained < DRAIN_BYTES {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || self.tcp.set_read_timeout(Some(left)).is_err() {
+                break;
+            }
+            match self.tcp.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => drained += n,
+            }
+        }
+    }
+}
+
 impl Read for ConnStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.pos < self.prefix.len() {

@@ -20,6 +20,10 @@ use crate::vision::OcrScope;
 pub const ENDPOINT: &str = "/ws/video/stream";
 /// Largest HTTP request head accepted before the upgrade, in bytes.
 pub const MAX_REQUEST_HEAD: usize = 8 * 1024;
+/// Most request header lines accepted (more: 431). 64: browsers send ~15, and proxies on the way
+/// (load balancer, CDN, auth sidecar) add their own `X-Forwarded-*`, tracing and auth headers;
+/// 32 was seen to be too few behind some of them. The head's byte cap bounds the cost anyway.
+pub const MAX_REQUEST_HEADERS: usize = 64;
 /// The demo page served at `GET /` (plain HTML + JS, embedded in the binary).
 pub const DEMO_PAGE: &str = include_str!("demo/index.html");
 /// Replaced in [`DEMO_PAGE`] by `true` or `false` (`--demo-remote-ws`): whether the page's
@@ -210,6 +214,29 @@ pub(crate) fn judge(req: &httparse::Request<'_, '_>) -> Verdict {
     if !upgrade {
         return Verdict::Reject(426, "this endpoint needs a WebSocket upgrade\n".into());
     }
+    // The rest of RFC 6455 §4.1-4.2's handshake, each with its own answer (tungstenite would
+    // only drop the connection).
+    if req.method != Some("GET") {
+        return Verdict::Reject(405, "method not allowed: a WebSocket upgrade is a GET\n".into());
+    }
+    if req.version != Some(1) {
+        return Verdict::Reject(400, "a WebSocket upgrade needs HTTP/1.1\n".into());
+    }
+    let header = |name: &str| req.headers.iter().find(|h| h.name.eq_ignore_ascii_case(name)).map(|h| h.value);
+    let connection_upgrade = req
+        .headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case("connection"))
+        .any(|h| String::from_utf8_lossy(h.value).split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade")));
+    if !connection_upgrade {
+        return Verdict::Reject(400, "a WebSocket upgrade needs `Connection: Upgrade`\n".into());
+    }
+    if header("sec-websocket-version").map(|v| v.trim_ascii()) != Some(b"13".as_slice()) {
+        return Verdict::Reject(426, "unsupported WebSocket version: this server speaks 13\n".into());
+    }
+    if header("sec-websocket-key").is_none_or(|k| k.trim_ascii().is_empty()) {
+        return Verdict::Reject(400, "a WebSocket upgrade needs a `Sec-WebSocket-Key`\n".into());
+    }
     Verdict::Upgrade(asked)
 }
 
@@ -244,7 +271,8 @@ pub(crate) fn respond(
     stream.set_deadline(Some(Instant::now() + REJECT_WRITE_TIME));
     let extra = match code {
         503 => "Retry-After: 1\r\n",
-        426 => "Upgrade: websocket\r\n",
+        // RFC 6455 §4.4: a version the server does not speak is answered with the ones it does.
+        426 => "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n",
         405 => "Allow: GET, HEAD\r\n",
         _ => "",
     };
@@ -255,6 +283,7 @@ pub(crate) fn respond(
     );
     let body = if head_only { &[][..] } else { body };
     let _ = stream.write_all(head.as_bytes()).and_then(|_| stream.write_all(body));
+    stream.finish_and_drain();
 }
 
 /// A plain-text refusal.
@@ -334,7 +363,7 @@ mod tests {
     use super::*;
 
     fn verdict(head: &str) -> Verdict {
-        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut headers = [httparse::EMPTY_HEADER; MAX_REQUEST_HEADERS];
         let mut req = httparse::Request::new(&mut headers);
         req.parse(head.as_bytes()).unwrap();
         judge(&req)
@@ -342,7 +371,8 @@ mod tests {
 
     #[test]
     fn requests_are_judged_before_the_upgrade() {
-        let up = "Upgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
+        let up = "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+                  Sec-WebSocket-Version: 13\r\n\r\n";
         let asked = |pipeline, track| Verdict::Upgrade(SessionQuery { pipeline, track, ..SessionQuery::default() });
         assert_eq!(verdict(&format!("GET /ws/video/stream HTTP/1.1\r\n{up}")), asked(None, None));
         assert_eq!(

@@ -30,7 +30,7 @@ pub mod registry;
 use crate::wake::{poll, Shutdown};
 use conn::ConnStream;
 use http::{read_head, reject, serve_page, Verdict};
-pub use http::{DEMO_PAGE, ENDPOINT, MAX_REQUEST_HEAD};
+pub use http::{DEMO_PAGE, ENDPOINT, MAX_REQUEST_HEAD, MAX_REQUEST_HEADERS};
 pub use registry::Registry;
 use registry::{CountGuard, Counter};
 
@@ -270,10 +270,14 @@ fn connection(tcp: TcpStream, peer: SocketAddr, port: Port, id: uuid::Uuid, ctx:
         Err(0) => return,
         Err(code) => return reject(&mut stream, &ctx.metrics, code, "request head too large or too slow\n"),
     };
-    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut headers = [httparse::EMPTY_HEADER; MAX_REQUEST_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
     match req.parse(&head) {
         Ok(httparse::Status::Complete(_)) => {}
+        Err(httparse::Error::TooManyHeaders) => {
+            let why = format!("more than {MAX_REQUEST_HEADERS} request headers\n");
+            return reject(&mut stream, &ctx.metrics, 431, &why);
+        }
         _ => return reject(&mut stream, &ctx.metrics, 400, "malformed HTTP request\n"),
     }
     let asked = match http::judge_on(&req, port, cfg) {
@@ -327,15 +331,15 @@ fn connection(tcp: TcpStream, peer: SocketAddr, port: Port, id: uuid::Uuid, ctx:
     let track = asked.track.unwrap_or(cfg.track);
     let state = Arc::new(SessionState::with_id(id, peer, kind));
     ctx.metrics.session_started();
-    registry.insert(Arc::clone(&state));
+    // Out of the list and its permit released in one step when this guard drops, whatever path
+    // the thread takes (a panic too): /sessions, /healthz and admission agree.
+    let _listed = registry.list(Arc::clone(&state), permit);
     match Session::new(ws, session_ctx, state, kind) {
         Ok(session) => {
             session.with_tracking(track).with_options(options).run();
         }
         Err(e) => log::warn!("cannot start session for {peer}: {e}"),
     }
-    // Out of the list and its permit released in one step: /sessions, /healthz and admission agree.
-    registry.remove(&id, permit);
 }
 
 /// The per-frame options a query asks for, checked against the pipeline and the detector's

@@ -68,17 +68,31 @@ impl Registry {
         }
     }
 
-    /// A session started.
-    pub(crate) fn insert(&self, state: Arc<SessionState>) {
-        self.sessions.lock().insert(state.session_id, state);
+    /// A session started: list it, holding its admission `permit`, until the returned guard is
+    /// dropped (when the session ends, or its thread unwinds from a panic).
+    pub(crate) fn list(self: &Arc<Self>, state: Arc<SessionState>, permit: CountGuard) -> Listed {
+        let id = state.session_id;
+        self.sessions.lock().insert(id, state);
+        Listed { registry: Arc::clone(self), id, permit: Some(permit) }
     }
+}
 
-    /// A session ended: remove it and release its admission `permit` under the map's lock, so
-    /// nobody sees it listed without its permit, or its permit free while it is still listed.
-    pub(crate) fn remove(&self, id: &uuid::Uuid, permit: CountGuard) {
-        let mut sessions = self.sessions.lock();
-        sessions.remove(id);
-        drop(permit);
+/// A listed session. Dropping it removes the session and releases its admission permit under
+/// the map's lock, so nobody sees it listed without its permit, or its permit free while it is
+/// still listed; being a drop guard, it does so on every path, a panic included (no ghost in
+/// `/sessions`, the gauge or admission).
+pub(crate) struct Listed {
+    registry: Arc<Registry>,
+    id: uuid::Uuid,
+    permit: Option<CountGuard>,
+}
+
+impl Drop for Listed {
+    fn drop(&mut self) {
+        // parking_lot's mutex is not poisoned by a panic elsewhere.
+        let mut sessions = self.registry.sessions.lock();
+        sessions.remove(&self.id);
+        drop(self.permit.take());
         drop(sessions);
     }
 }

@@ -387,7 +387,7 @@ impl<S: Read + Write + AsRawFd> Session<S> {
             ticket: Arc::default(),
         };
         match self.slot.offer(job) {
-            Offer::Submit(job) => self.submit(job),
+            Offer::Submit(job) => self.submit(job)?,
             Offer::Queued => {}
             Offer::Replaced(old) => self.drop_frame(old.frame_index)?,
         }
@@ -405,9 +405,24 @@ impl<S: Read + Write + AsRawFd> Session<S> {
         Ok(())
     }
 
-    fn submit(&mut self, job: Job) {
-        self.ticket = Some(Arc::clone(&job.ticket));
-        self.ctx.scheduler.submit(job, self.done_tx.clone(), Arc::clone(&self.waker));
+    /// Hand `job` to the scheduler. If it cannot be queued (no worker will ever take it), the
+    /// frame is answered with `internal` at once and the slot moves on, so the session never
+    /// waits for a result that will not come.
+    fn submit(&mut self, job: Job) -> Result<(), EndReason> {
+        let mut next = Some(job);
+        while let Some(job) = next.take() {
+            let index = job.frame_index;
+            self.ticket = Some(Arc::clone(&job.ticket));
+            if self.ctx.scheduler.submit(job, self.done_tx.clone(), Arc::clone(&self.waker)).is_ok() {
+                return Ok(());
+            }
+            self.internal_errors += 1;
+            self.ctx.metrics.inference_error();
+            log::error!("session {} frame {index}: the frame workers are gone", self.state.session_id);
+            self.send(&ServerMessage::Error { error: ErrorCode::Internal, frame_index: Some(index), detail: None })?;
+            next = self.slot.finished();
+        }
+        Ok(())
     }
 
     fn drop_frame(&mut self, index: u64) -> Result<(), EndReason> {
@@ -469,7 +484,7 @@ impl<S: Read + Write + AsRawFd> Session<S> {
             }
         }
         if let Some(next) = self.slot.finished() {
-            self.submit(next);
+            self.submit(next)?;
         }
         Ok(())
     }

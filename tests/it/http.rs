@@ -255,3 +255,67 @@ fn the_demo_page_can_be_turned_off_and_keeps_the_camera_on_its_own_host() {
     let remote = TestServer::start_with(cfg, scheduler());
     assert!(get(&remote, "/").1.contains("const REMOTE_WS_ALLOWED = true;"));
 }
+
+/// An upgrade request for the endpoint with `lines` in place of the standard handshake headers.
+fn upgrade_with(version: &str, lines: &str) -> String {
+    format!("GET /ws/video/stream {version}\r\nHost: x\r\n{lines}\r\n")
+}
+
+#[test]
+fn upgrades_that_are_not_upgrades_get_their_status() {
+    let server = TestServer::start();
+    let up = "Upgrade: websocket\r\nConnection: Upgrade\r\n";
+    let key = "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
+    let v13 = "Sec-WebSocket-Version: 13\r\n";
+    let (code, text) = http_status(&server, &upgrade_with("HTTP/1.1", &format!("{up}{v13}")));
+    assert_eq!(code, 400, "no key: {text}");
+    assert!(text.contains("Sec-WebSocket-Key"), "{text}");
+    let (code, text) =
+        http_status(&server, &upgrade_with("HTTP/1.1", &format!("{up}{key}Sec-WebSocket-Version: 8\r\n")));
+    assert_eq!(code, 426, "version 8: {text}");
+    assert!(text.contains("\r\nSec-WebSocket-Version: 13\r\n"), "RFC 6455 §4.4: the versions spoken: {text}");
+    let (code, text) = http_status(&server, &upgrade_with("HTTP/1.1", &format!("{up}{key}")));
+    assert_eq!(code, 426, "no version: {text}");
+    let (code, text) = http_status(&server, &upgrade_with("HTTP/1.0", &format!("{up}{key}{v13}")));
+    assert_eq!(code, 400, "HTTP/1.0: {text}");
+    assert!(text.contains("HTTP/1.1"), "{text}");
+    let (code, _) = http_status(&server, &upgrade_with("HTTP/1.1", &format!("Upgrade: websocket\r\n{key}{v13}")));
+    assert_eq!(code, 400, "no `Connection: Upgrade`");
+    let post = format!("POST /ws/video/stream HTTP/1.1\r\nHost: x\r\n{up}{key}{v13}\r\n");
+    assert_eq!(http_status(&server, &post).0, 405);
+    // 64 header lines are accepted (behind proxies), 70 are not.
+    let extra = |n: usize| (0..n).map(|i| format!("X-Proxy-{i}: 1\r\n")).collect::<String>();
+    let (code, _) = http_status(&server, &upgrade_with("HTTP/1.1", &format!("{up}{key}{v13}{}", extra(59))));
+    assert_eq!(code, 101, "64 header lines");
+    let (code, text) = http_status(&server, &upgrade_with("HTTP/1.1", &format!("{up}{key}{v13}{}", extra(66))));
+    assert_eq!(code, 431, "{text}");
+    assert!(http_status(&server, &upgrade_request("/ws/video/stream")).0 == 101, "the server goes on");
+}
+
+#[test]
+fn a_refusal_reaches_a_client_that_is_still_sending() {
+    // The head is too large: the server answers 431 after 8 KiB while 56 KiB more are on their
+    // way. Closing with them unread makes the kernel send a reset (which on a real network can
+    // destroy the answer in flight); the server shuts down its write side and drains, so the
+    // client reads the whole answer and then a clean end of stream, not a reset.
+    use std::io::{Read, Write};
+    let server = TestServer::start();
+    for _ in 0..5 {
+        let mut s = std::net::TcpStream::connect(server.handle.local_addr()).expect("connect");
+        s.set_read_timeout(Some(std::time::Duration::from_secs(10))).expect("timeout");
+        let big = format!("GET /ws/video/stream HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n", "a".repeat(64 * 1024));
+        s.write_all(big.as_bytes()).expect("the server reads what it refuses");
+        let mut raw = Vec::new();
+        let mut chunk = [0u8; 4096];
+        let end = loop {
+            match s.read(&mut chunk) {
+                Ok(0) => break Ok(()),
+                Ok(n) => raw.extend_from_slice(&chunk[..n]),
+                Err(e) => break Err(e),
+            }
+        };
+        let text = String::from_utf8_lossy(&raw);
+        assert!(text.starts_with("HTTP/1.1 431 "), "{text}");
+        assert!(end.is_ok(), "the answer ends with a clean close, not {end:?}");
+    }
+}

@@ -469,6 +469,45 @@ fn a_panicking_stage_costs_one_frame_an_internal_error_with_plumbing_stand_in() 
     assert!(matches!(b.round_trip(&even), Msg::Result { frame_index: 0, .. }));
 }
 
+/// Plumbing stand-in (not a model) whose `detector()`, which the connection thread asks for
+/// `session_started`, panics the first time: a panic on a connection thread after its session
+/// was listed.
+struct PanicsOnceOnTheConnectionThreadPlumbingStandIn(std::sync::atomic::AtomicBool);
+
+impl Processor for PanicsOnceOnTheConnectionThreadPlumbingStandIn {
+    fn process(
+        &self,
+        _: &[u8],
+        info: &JpegInfo,
+        _: PipelineKind,
+        _: &FrameOptions,
+        _: &Width,
+    ) -> Result<Processed, ProcessError> {
+        Ok(empty_result(info))
+    }
+
+    fn detector(&self) -> Option<framewire::vision::DetectorInfo> {
+        let first = !self.0.swap(true, std::sync::atomic::Ordering::SeqCst);
+        assert!(!first, "injected panic on the connection thread");
+        None
+    }
+}
+
+#[test]
+fn a_connection_thread_that_panics_leaves_no_ghost_with_plumbing_stand_in() {
+    let stand_in = PanicsOnceOnTheConnectionThreadPlumbingStandIn(Default::default());
+    let engine = Arc::new(Scheduler::new(1, Arc::new(stand_in)).unwrap());
+    let server = TestServer::start_with(framewire::config::Config { max_sessions: 1, ..config() }, engine);
+    // The first session's thread panics before its first message: the client sees the socket close.
+    let (mut ws, _) = tungstenite::connect(server.url("/ws/video/stream")).expect("upgrade");
+    assert!(ws.read().is_err(), "the panicked session sends nothing");
+    server.wait_until("the panicked session to leave the registry", |h| h.sessions().is_empty());
+    // Its admission permit is free again: with --max-sessions 1 the next session is admitted.
+    let mut c = server.client();
+    assert!(matches!(c.round_trip(&fixture("photo_cat_640x480.jpg")), Msg::Result { frame_index: 0, .. }));
+    assert_eq!(server.handle.sessions().len(), 1, "only the live session is listed");
+}
+
 #[test]
 fn timings_add_up() {
     let server = TestServer::start();
