@@ -236,15 +236,12 @@ impl VisionPipeline {
         width: &Width,
     ) -> Result<(Vec<Detection>, f64), ProcessError> {
         let (d, ms) = timed(|| -> Result<Vec<Detection>, ProcessError> {
-            let min_score = options.min_score.unwrap_or(self.min_score);
-            let mut d = self.detector.detect_scaled(img, frame, min_score, width)?;
-            if let Some(keep) = &options.classes {
-                d.retain(|d| keep.contains(&d.class_id));
-            }
-            if let Some(n) = options.max_detections {
-                d.truncate(n);
-            }
-            Ok(d)
+            let wanted = detect::Wanted {
+                min_score: options.min_score.unwrap_or(self.min_score),
+                classes: options.classes.as_deref(),
+                max_detections: options.max_detections,
+            };
+            Ok(self.detector.detect_scaled(img, frame, &wanted, width)?)
         });
         Ok((d?, ms))
     }

@@ -183,6 +183,29 @@ fn client_chosen_sizes_build_each_text_detector_plan_once() {
     assert_eq!(plan_builds(&server), after_first_pass, "sizes seen before build nothing again");
 }
 
+/// A crowded frame: at `min_score=0` every one of the SSD's 1917 × 80 candidates is in play
+/// (about 10^8 IoU tests of unbounded NMS). It is answered with the capped 100 detections, and
+/// `classes=X` for a class that the top 100 leave out still finds X, because the class filter
+/// runs before NMS and any cap.
+#[test]
+fn the_class_filter_comes_before_every_cap_and_min_score_0_is_bounded() {
+    let server = TestServer::start();
+    let frame = fixture("photo_coffee_640x480.jpg");
+    let all = result(server.client_at("/ws/video/stream?pipeline=detect&min_score=0").round_trip(&frame));
+    let all = all.detections.expect("detections");
+    assert_eq!(all.len(), 100, "a crowded frame fills the SSD's cap of 100");
+    let labels: std::collections::BTreeSet<&str> = all.iter().map(|d| d.label.as_str()).collect();
+    // A class the cap left out entirely: before the fix, `classes=` of it answered nothing.
+    let absent = ["toothbrush", "hair drier", "giraffe", "zebra", "kite", "surfboard", "skis", "snowboard"]
+        .into_iter()
+        .find(|l| !labels.contains(l))
+        .expect("a class outside the top 100");
+    let url = format!("/ws/video/stream?pipeline=detect&min_score=0&classes={}", absent.replace(' ', "%20"));
+    let only = result(server.client_at(&url).round_trip(&frame)).detections.expect("detections");
+    assert!(!only.is_empty(), "`classes={absent}` finds its candidates");
+    assert!(only.iter().all(|d| d.label == absent), "{only:?}");
+}
+
 /// The per-session options over the wire, on the real models: `min_score`, `classes`,
 /// `max_detections` filter what `detect` reports (and are echoed in `session_started`);
 /// `ocr=detections` reads text only inside the kept detections, each line linked to the

@@ -232,18 +232,30 @@ impl Detector {
     /// Detect objects in `img`; boxes in `img` pixels, highest score first, scores > `min_score`.
     /// On one core ([`Width::narrow`]), as any caller outside the scheduler.
     pub fn detect(&self, img: &RgbImage, min_score: f32) -> Result<Vec<Detection>, ModelError> {
-        self.detect_scaled(img, (img.width, img.height), min_score, &Width::narrow())
+        let wanted = Wanted { min_score, ..Wanted::default() };
+        self.detect_scaled(img, (img.width, img.height), &wanted, &Width::narrow())
     }
 
     /// As [`Detector::detect`], with boxes in the pixels of a `frame` (width, height) that `img`
-    /// is a downscaled decode of (see [`Detector::decode_scale`]).
+    /// is a downscaled decode of (see [`Detector::decode_scale`]), the detections `wanted`, as
+    /// wide as `width` allows.
     pub fn detect_scaled(
         &self,
         img: &RgbImage,
         frame: (usize, usize),
-        min_score: f32,
+        wanted: &Wanted<'_>,
         width: &Width,
     ) -> Result<Vec<Detection>, ModelError> {
+        let min_score = wanted.min_score;
+        let max_detections = wanted.max_detections.map_or(self.max_detections, |n| n.min(self.max_detections));
+        // The class filter comes before NMS and every cap: `classes=car` on a crowded frame
+        // still finds the cars that 100 other objects outscore.
+        let keep = |mut cands: Vec<Candidate>| {
+            if let Some(classes) = wanted.classes {
+                cands.retain(|c| classes.contains(&c.class_id));
+            }
+            cands
+        };
         let (w, h) = (self.input_w, self.input_h);
         let mut buf = vec![0f32; w * h * 3];
         let (fw, fh) = (frame.0 as f32, frame.1 as f32);
@@ -257,8 +269,8 @@ impl Detector {
                 let boxes = boxes.as_slice().ok_or_else(|| run_err("boxes not contiguous"))?;
                 let scores = scores.as_slice().ok_or_else(|| run_err("scores not contiguous"))?;
                 let classes = self.labels.len().min(ssd::CLASSES);
-                let cands = ssd::candidates(boxes, scores, ssd::CLASSES, classes, min_score);
-                let kept = nms_classwise(cands, self.nms_iou, self.max_detections);
+                let cands = keep(ssd::candidates(boxes, scores, ssd::CLASSES, classes, min_score));
+                let kept = nms_classwise(cands, self.nms_iou, max_detections);
                 Ok(kept
                     .into_iter()
                     .map(|c| {
@@ -272,16 +284,16 @@ impl Detector {
                 let outputs = self.model.run(tensor(&[1, 3, h, w], buf)?, width)?;
                 let out = outputs.first().ok_or_else(|| run_err("no output"))?;
                 let out = out.as_slice().ok_or_else(|| run_err("output not contiguous"))?;
-                let cands = yolo::decode(out, layout, min_score);
+                let cands = keep(yolo::decode(out, layout, min_score));
                 let kept = match layout {
                     // Final rows: no NMS to run, only the cap (NaN-free by `decode`).
                     YoloLayout::EndToEnd { .. } => {
                         let mut c = cands;
                         c.sort_by(|a, b| b.score.total_cmp(&a.score));
-                        c.truncate(self.max_detections);
+                        c.truncate(max_detections);
                         c
                     }
-                    _ => nms_classwise(cands, self.nms_iou, self.max_detections),
+                    _ => nms_classwise(cands, self.nms_iou, max_detections),
                 };
                 Ok(kept
                     .into_iter()
@@ -299,6 +311,18 @@ impl Detector {
         let label = self.labels.get(c.class_id).cloned().unwrap_or_else(|| format!("class_{}", c.class_id));
         Detection { label, class_id: c.class_id, score: c.score, bbox }
     }
+}
+
+/// Which detections a frame wants (a session's options, resolved): applied inside the detector,
+/// the class filter before NMS and every cap.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Wanted<'a> {
+    /// Only detections scoring strictly above this.
+    pub min_score: f32,
+    /// Only these class ids (`None`: every class).
+    pub classes: Option<&'a [usize]>,
+    /// At most this many (never above the detector's own cap; `None`: its cap).
+    pub max_detections: Option<usize>,
 }
 
 /// A model input tensor of `shape` from `data` (its length must match).
