@@ -28,6 +28,9 @@ fn main() -> anyhow::Result<()> {
             }
             let handle = server.handle()?;
             log::info!("listening on ws://{}/ws/video/stream (starting: loading models)", handle.local_addr());
+            if let Some(admin) = handle.admin_addr() {
+                log::info!("admin endpoints on http://{admin} (/healthz, /metrics, /sessions)");
+            }
             let running = std::thread::Builder::new().name("fw-accept".into()).spawn(move || server.run())?;
             let scheduler = match framewire::build_scheduler(&config) {
                 Ok(scheduler) => scheduler,

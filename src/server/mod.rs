@@ -10,7 +10,7 @@
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -23,6 +23,7 @@ use crate::scheduler::Scheduler;
 use crate::session::{Session, SessionContext, SessionSnapshot, SessionState};
 use crate::vision::{FrameOptions, OcrScope};
 
+mod accept;
 pub mod conn;
 pub mod http;
 pub mod registry;
@@ -175,16 +176,18 @@ impl Server {
         let lfd = self.listener.as_raw_fd();
         let sfd = self.ctx.shutdown.as_raw_fd();
         let afd = self.admin.as_ref().map_or(-1, |a| a.as_raw_fd());
+        let mut st = AcceptState::default();
         loop {
-            let ready = poll(&[(lfd, false), (sfd, false), (afd, false)], None)?;
+            let (fds, timeout) = st.poll_set(lfd, afd, None);
+            let ready = poll(&[(fds[0], false), (sfd, false), (fds[1], false)], timeout)?;
             if ready[1].readable {
                 break;
             }
             if ready[0].readable {
-                self.accept_all(Port::Public);
+                self.accept_all(Port::Public, &mut st);
             }
             if ready[2].readable {
-                self.accept_all(Port::Admin);
+                self.accept_all(Port::Admin, &mut st);
             }
         }
         let deadline = Instant::now() + self.ctx.config.shutdown_grace;
@@ -195,12 +198,13 @@ impl Server {
                 break;
             }
             let wait = (deadline - now).min(Duration::from_millis(10));
-            let ready = poll(&[(lfd, false), (afd, false)], Some(wait))?;
+            let (fds, timeout) = st.poll_set(lfd, afd, Some(wait));
+            let ready = poll(&[(fds[0], false), (fds[1], false)], timeout)?;
             if ready[0].readable {
-                self.accept_all(Port::Public);
+                self.accept_all(Port::Public, &mut st);
             }
             if ready[1].readable {
-                self.accept_all(Port::Admin);
+                self.accept_all(Port::Admin, &mut st);
             }
         }
         drop(self.listener);
@@ -211,19 +215,25 @@ impl Server {
         Ok(left == 0)
     }
 
-    fn accept_all(&self, port: Port) {
+    fn accept_all(&self, port: Port, st: &mut AcceptState) {
         let listener = match (port, &self.admin) {
             (Port::Admin, Some(admin)) => admin,
             _ => &self.listener,
         };
         loop {
             let (tcp, peer) = match listener.accept() {
-                Ok(c) => c,
+                Ok(c) => {
+                    st.backoff(port).succeeded();
+                    c
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // Out of descriptors on the admin port: give up a spare so the probe is answered.
+                Err(e) if port == Port::Admin && accept::out_of_fds(&e) && st.reserve.release_one() => continue,
                 Err(e) => {
-                    // EMFILE and friends: back off briefly instead of spinning.
-                    log::warn!("accept failed: {e}");
-                    std::thread::sleep(Duration::from_millis(5));
+                    // EMFILE and friends: leave this listener out of poll(2) for a while
+                    // instead of spinning (see `accept`).
+                    st.backoff(port).failed(Instant::now(), &e);
                     return;
                 }
             };
@@ -256,6 +266,47 @@ impl Server {
                 log::warn!("cannot spawn a connection thread: {e}");
             }
         }
+    }
+}
+
+/// The acceptor's state across turns: each listener's backoff and the admin port's spare
+/// descriptors.
+struct AcceptState {
+    public: accept::Backoff,
+    admin: accept::Backoff,
+    reserve: accept::Reserve,
+}
+
+impl Default for AcceptState {
+    fn default() -> AcceptState {
+        AcceptState {
+            public: accept::Backoff::new("public"),
+            admin: accept::Backoff::new("admin"),
+            reserve: accept::Reserve::default(),
+        }
+    }
+}
+
+impl AcceptState {
+    fn backoff(&mut self, port: Port) -> &mut accept::Backoff {
+        match port {
+            Port::Public => &mut self.public,
+            Port::Admin => &mut self.admin,
+        }
+    }
+
+    /// The listener fds to poll now (-1: paused, which poll(2) ignores) and the timeout: `wait`
+    /// or the end of the first pause, whichever comes first. Takes spare descriptors back first.
+    fn poll_set(&mut self, lfd: RawFd, afd: RawFd, wait: Option<Duration>) -> ([RawFd; 2], Option<Duration>) {
+        self.reserve.refill();
+        let now = Instant::now();
+        let fds = [if self.public.paused(now) { -1 } else { lfd }, if self.admin.paused(now) { -1 } else { afd }];
+        let resume = [self.public.wake_at(now), self.admin.wake_at(now)].into_iter().flatten().min();
+        let timeout = match (wait, resume.map(|t| t.duration_since(now))) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        (fds, timeout)
     }
 }
 

@@ -48,7 +48,12 @@ type Lines = std::sync::mpsc::Receiver<String>;
 /// Start `framewire serve` on port 0; returns the process, its log up to the "ready" line,
 /// the rest of its log, and the endpoint URL.
 fn serve(extra: &[&str]) -> (KillOnDrop, Vec<String>, Lines, String) {
-    let child = bin()
+    serve_with(bin(), extra)
+}
+
+/// [`serve`] from a prepared command (a limit set, say).
+fn serve_with(mut cmd: Command, extra: &[&str]) -> (KillOnDrop, Vec<String>, Lines, String) {
+    let child = cmd
         .args(["serve", "--listen", "127.0.0.1:0", "--threads", "1"])
         .args(extra)
         .env("RUST_LOG", "info")
@@ -334,4 +339,64 @@ fn a_fast_mjpeg_source_at_fps_0_keeps_reading_with_held_plumbing_stand_in() {
     assert!(ok, "{err}");
     let (types, _) = tally(&lines);
     assert_eq!(types.iter().filter(|t| *t == "result" || *t == "frame_dropped").count(), 1500, "{err}");
+}
+
+#[test]
+fn out_of_file_descriptors_the_acceptor_backs_off_and_the_admin_probe_answers() {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = bin();
+    // SAFETY: only async-signal-safe calls (setrlimit) between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let limit = libc::rlimit { rlim_cur: 64, rlim_max: 64 };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let (_child, log, rest, url) = serve_with(cmd, &["--admin-listen", "127.0.0.1:0", "--handshake-timeout", "60"]);
+    let admin = log
+        .iter()
+        .find_map(|l| l.split("admin endpoints on http://").nth(1))
+        .and_then(|a| a.split([' ', '"']).next())
+        .expect("the admin address is logged")
+        .to_string();
+    let public = url.trim_start_matches("ws://").trim_end_matches("/ws/video/stream").to_string();
+    // More idle connections than the process has descriptors: each holds one until the
+    // handshake timeout, so the acceptor runs out.
+    let idle: Vec<std::net::TcpStream> =
+        (0..120).filter_map(|_| std::net::TcpStream::connect(public.as_str()).ok()).collect();
+    assert!(idle.len() >= 100, "the kernel's backlog takes them");
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let failures: Vec<String> = rest.try_iter().filter(|l| l.contains("accept on the public port failed")).collect();
+    assert!(!failures.is_empty(), "the descriptors ran out (else this test proves nothing)");
+    assert!(failures.len() <= 5, "at most one line a second, got {}: {failures:?}", failures.len());
+    // The probe on the admin port is still answered.
+    for _ in 0..3 {
+        let mut s = std::net::TcpStream::connect(admin.as_str()).expect("admin connect");
+        s.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+        std::io::Write::write_all(&mut s, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut answer = String::new();
+        let _ = std::io::Read::read_to_string(&mut s, &mut answer);
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+    }
+    // Once the idle connections go, sessions are served again.
+    drop(idle);
+    let t = std::time::Instant::now();
+    let (mut ws, _) = loop {
+        match tungstenite::connect(url.as_str()) {
+            Ok(c) => break c,
+            Err(e) if t.elapsed() < std::time::Duration::from_secs(30) => {
+                let _ = e;
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            Err(e) => panic!("no session after the flood: {e}"),
+        }
+    };
+    let Message::Text(hello) = ws.read().unwrap() else { panic!("session_started") };
+    assert!(hello.contains("session_started"), "{hello}");
+    ws.send(Message::Binary(fixture("photo_cat_640x480.jpg"))).unwrap();
+    let Message::Text(result) = ws.read().unwrap() else { panic!("result") };
+    assert!(result.contains(r#""type":"result""#), "{result}");
 }
