@@ -120,10 +120,18 @@ pub struct ServeArgs {
     #[arg(long, env = "FRAMEWIRE_MAX_SESSIONS", default_value_t = 256)]
     pub max_sessions: usize,
 
-    /// Close a session that sent nothing for this many seconds (close 1000 `idle_timeout`).
-    /// Default 60 s.
+    /// Close a session that sent no byte for this many seconds while no frame of it is in
+    /// flight (close 1000 `idle_timeout`). Bytes of a message still arriving count, so a large
+    /// frame over a slow uplink is not cut off. Default 60 s.
     #[arg(long, env = "FRAMEWIRE_IDLE_TIMEOUT", default_value_t = 60.0)]
     pub idle_timeout: f64,
+
+    /// A message (a frame) must arrive whole within this many seconds of its first bytes, or
+    /// the session is closed (1008 `message_timeout`): a client trickling bytes cannot hold a
+    /// session and its buffer. Default 30 s (an 8 MiB frame then needs about 2.3 Mbit/s; camera
+    /// frames of 50-500 KiB need 15-140 kbit/s).
+    #[arg(long, env = "FRAMEWIRE_MESSAGE_TIMEOUT", default_value_t = 30.0)]
+    pub message_timeout: f64,
 
     /// Time a client has to complete the WebSocket handshake, in seconds. Default 5 s
     /// (a slow or silent client cannot hold a thread longer).
@@ -249,6 +257,8 @@ pub struct Config {
     pub max_sessions: usize,
     /// See [`ServeArgs::idle_timeout`].
     pub idle_timeout: Duration,
+    /// See [`ServeArgs::message_timeout`].
+    pub message_timeout: Duration,
     /// See [`ServeArgs::handshake_timeout`].
     pub handshake_timeout: Duration,
     /// See [`ServeArgs::min_score`].
@@ -352,6 +362,7 @@ impl ServeArgs {
             max_scans: self.max_scans,
             max_sessions: self.max_sessions,
             idle_timeout: seconds("idle-timeout", self.idle_timeout)?,
+            message_timeout: seconds("message-timeout", self.message_timeout)?,
             handshake_timeout: seconds("handshake-timeout", self.handshake_timeout)?,
             min_score: self.min_score,
             on_invalid: self.on_invalid,
@@ -421,6 +432,7 @@ mod tests {
         assert_eq!(c.max_pixels, 40_000_000);
         assert_eq!(c.max_sessions, 256);
         assert_eq!(c.idle_timeout, Duration::from_secs(60));
+        assert_eq!(c.message_timeout, Duration::from_secs(30));
         assert_eq!(c.handshake_timeout, Duration::from_secs(5));
         assert_eq!(c.on_invalid, OnInvalid::Close);
         assert_eq!(c.pipeline, PipelineKind::DetectOcr);

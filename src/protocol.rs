@@ -35,6 +35,8 @@ pub mod close {
     pub const PROTOCOL_ERROR: u16 = 1002;
     /// A frame larger than `max_frame_bytes`.
     pub const TOO_BIG: u16 = 1009;
+    /// A message did not arrive whole within `--message-timeout` (reason `message_timeout`).
+    pub const POLICY: u16 = 1008;
     /// The server could not keep up writing to this client (it does not read its results).
     pub const TRY_AGAIN_LATER: u16 = 1013;
 }

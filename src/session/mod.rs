@@ -90,6 +90,11 @@ pub struct Session<S: Read + Write> {
     ticket: Option<Arc<Ticket>>,
     window: RateWindow,
     last_rx: Instant,
+    /// When the socket last had bytes for us (partial messages included).
+    last_byte_rx: Instant,
+    /// When the first bytes after the last complete message arrived: the message in progress
+    /// must be whole by `--message-timeout` after this.
+    message_started: Option<Instant>,
     ending: Ending,
     /// The socket's read side is unusable (after an oversized message): only drain raw bytes.
     raw_drain: bool,
@@ -139,6 +144,8 @@ impl<S: Read + Write + AsRawFd> Session<S> {
             ticket: None,
             window: RateWindow::new(now),
             last_rx: now,
+            last_byte_rx: now,
+            message_started: None,
             ending: Ending::Open,
             raw_drain: false,
             want_write: false,
@@ -207,11 +214,15 @@ impl<S: Read + Write + AsRawFd> Session<S> {
         let mut buffered = true;
         loop {
             let now = Instant::now();
+            let message_deadline = self.message_started.map(|t| t + self.ctx.config.message_timeout);
             let timeout = match self.ending {
                 _ if buffered => Some(Duration::ZERO),
                 Ending::Closing(deadline) => Some(deadline.saturating_duration_since(now)),
-                _ if self.slot.busy() => None,
-                _ => Some((self.last_rx + self.ctx.config.idle_timeout).saturating_duration_since(now)),
+                _ if self.slot.busy() => message_deadline.map(|d| d.saturating_duration_since(now)),
+                _ => {
+                    let idle = self.last_byte() + self.ctx.config.idle_timeout;
+                    Some(message_deadline.map_or(idle, |m| m.min(idle)).saturating_duration_since(now))
+                }
             };
             // Once shutdown has begun its fd stays readable: stop polling it.
             let fds = [(sock, self.want_write), (wake, false), (if shutting_down { -1 } else { shut }, false)];
@@ -231,6 +242,13 @@ impl<S: Read + Write + AsRawFd> Session<S> {
                 shutting_down = true;
                 self.request_close(close::GOING_AWAY, "shutdown");
             }
+            if ready[0].readable {
+                // Bytes arrived (or the end): the idle timer restarts on any byte, and a message
+                // in progress is timed from its first bytes (`on_message` ends it).
+                let now = Instant::now();
+                self.last_byte_rx = now;
+                self.message_started.get_or_insert(now);
+            }
             if ready[0].readable || buffered {
                 match self.read_messages() {
                     Ok(more) => buffered = more,
@@ -244,7 +262,11 @@ impl<S: Read + Write + AsRawFd> Session<S> {
             }
             let now = Instant::now();
             match self.ending {
-                Ending::Open if !self.slot.busy() && now >= self.last_rx + self.ctx.config.idle_timeout => {
+                Ending::Open if self.message_started.is_some_and(|t| now >= t + self.ctx.config.message_timeout) => {
+                    self.message_started = None;
+                    self.request_close(close::POLICY, "message_timeout");
+                }
+                Ending::Open if !self.slot.busy() && now >= self.last_byte() + self.ctx.config.idle_timeout => {
                     self.request_close(close::NORMAL, "idle_timeout");
                 }
                 Ending::Closing(deadline) if now >= deadline => return self.end_reason(),
@@ -271,6 +293,11 @@ impl<S: Read + Write + AsRawFd> Session<S> {
             max_detections: o.max_detections.unwrap_or(cap).min(cap),
             ocr: o.ocr.as_str(),
         }
+    }
+
+    /// When the client last sent anything: a byte, or a whole message.
+    fn last_byte(&self) -> Instant {
+        self.last_byte_rx.max(self.last_rx)
     }
 
     fn end_reason(&self) -> EndReason {
@@ -342,6 +369,7 @@ impl<S: Read + Write + AsRawFd> Session<S> {
 
     fn on_message(&mut self, msg: Message) -> Result<(), EndReason> {
         self.last_rx = Instant::now();
+        self.message_started = None;
         match msg {
             Message::Binary(bytes) => self.on_frame(bytes),
             Message::Text(_) => {

@@ -353,3 +353,60 @@ fn frames_of_sessions_that_are_gone_leave_the_queue() {
     assert!(depth <= 1.0, "queue depth {depth} with one live session");
     assert!(matches!(live.round_trip(&frame), Msg::Result { .. }), "the live session is still answered");
 }
+
+/// Send `frame` as one binary message over `s`, in `pieces` writes `gap` apart (a slow uplink);
+/// only the first `upto` pieces when given (a trickle that never completes). Write errors are
+/// ignored: the server may close first.
+fn trickle(s: &mut TcpStream, frame: &[u8], pieces: usize, gap: Duration, upto: Option<usize>) {
+    let mut bytes = frame_header(2, true, frame.len() as u64);
+    bytes.extend_from_slice(frame);
+    for (i, piece) in bytes.chunks(bytes.len().div_ceil(pieces)).enumerate() {
+        if upto.is_some_and(|n| i >= n) {
+            break;
+        }
+        if i > 0 {
+            std::thread::sleep(gap);
+        }
+        if s.write_all(piece).is_err() {
+            return;
+        }
+    }
+}
+
+#[test]
+fn a_frame_arriving_slowly_is_not_cut_off_by_the_idle_timer() {
+    // Idle 1 s; the frame takes ~3 s to arrive, a piece every 300 ms: the idle timer counts
+    // bytes, not whole messages, so it is answered (then the idle timer closes the session).
+    let cfg = framewire::config::Config {
+        idle_timeout: Duration::from_secs(1),
+        message_timeout: Duration::from_secs(20),
+        ..config()
+    };
+    let server = TestServer::start_with(cfg, scheduler());
+    let mut s = raw_session(&server);
+    trickle(&mut s, &fixture("photo_cat_640x480.jpg"), 10, Duration::from_millis(300), None);
+    let (msgs, close) = read_all(s);
+    assert!(matches!(msgs.first(), Some(Msg::Result { frame_index: 0, .. })), "{msgs:?}");
+    assert_eq!(close, Some(1000), "then idle");
+}
+
+#[test]
+fn a_trickling_client_is_closed_at_the_message_timeout() {
+    // Bytes every 300 ms (the idle timer of 1 s never fires), but the message never completes:
+    // closed with 1008 `message_timeout` at 2 s; another session goes on.
+    let cfg = framewire::config::Config {
+        idle_timeout: Duration::from_secs(1),
+        message_timeout: Duration::from_secs(2),
+        ..config()
+    };
+    let server = TestServer::start_with(cfg, scheduler());
+    let mut s = raw_session(&server);
+    let t = Instant::now();
+    trickle(&mut s, &fixture("photo_cat_640x480.jpg"), 200, Duration::from_millis(300), Some(14));
+    let (msgs, close) = read_all(s);
+    assert!(msgs.is_empty(), "{msgs:?}");
+    assert_eq!(close, Some(1008));
+    assert!(t.elapsed() >= Duration::from_secs(2), "not before the message timeout");
+    let mut other = server.client();
+    assert!(matches!(other.round_trip(&fixture("photo_cat_640x480.jpg")), Msg::Result { .. }));
+}
