@@ -47,28 +47,46 @@ pub struct Job {
     pub received: Instant,
     /// The session's per-frame options.
     pub options: Arc<FrameOptions>,
-    /// Whether the frame is still wanted: its session cancels it when it ends
-    /// ([`Scheduler::cancel`]), and a cancelled frame is discarded without being decoded.
-    pub ticket: Arc<Ticket>,
 }
 
-/// A queued frame's state, shared by its session and the scheduler.
-#[derive(Debug, Default)]
-pub struct Ticket(AtomicU8);
+/// A submitted frame, shared by its session and the scheduler: the queue holds only this
+/// ticket, and the ticket holds the job (its bytes) until a worker takes it or its session
+/// cancels it ([`Scheduler::cancel`]). So a frame whose session is gone gives its bytes back at
+/// once, not when a worker reaches its place in the queue, and is never decoded.
+#[derive(Debug)]
+pub struct Ticket {
+    state: AtomicU8,
+    job: parking_lot::Mutex<Option<Job>>,
+}
 
 const QUEUED: u8 = 0;
 const STARTED: u8 = 1;
 const CANCELLED: u8 = 2;
 
 impl Ticket {
-    /// A worker takes the frame: false if it was cancelled first.
-    fn start(&self) -> bool {
-        self.0.compare_exchange(QUEUED, STARTED, Ordering::AcqRel, Ordering::Acquire).is_ok()
+    fn new(job: Job) -> Ticket {
+        Ticket { state: AtomicU8::new(QUEUED), job: parking_lot::Mutex::new(Some(job)) }
     }
 
-    /// The session gave up on the frame: true if it had not started yet.
+    /// A worker takes the frame: `None` if it was cancelled first.
+    fn start(&self) -> Option<Job> {
+        self.state.compare_exchange(QUEUED, STARTED, Ordering::AcqRel, Ordering::Acquire).ok()?;
+        self.job.lock().take()
+    }
+
+    /// The session gave up on the frame: true if it had not started yet (its bytes are freed
+    /// now).
     fn cancel(&self) -> bool {
-        self.0.compare_exchange(QUEUED, CANCELLED, Ordering::AcqRel, Ordering::Acquire).is_ok()
+        let cancelled = self.state.compare_exchange(QUEUED, CANCELLED, Ordering::AcqRel, Ordering::Acquire).is_ok();
+        if cancelled {
+            drop(self.job.lock().take());
+        }
+        cancelled
+    }
+
+    /// Whether the ticket still holds its frame's bytes (queued, not started or cancelled).
+    pub fn holds_frame(&self) -> bool {
+        self.job.lock().is_some()
     }
 }
 
@@ -92,9 +110,11 @@ pub struct FinishedFrame {
 #[error("the frame workers are gone")]
 pub struct NotQueued;
 
-/// A job with where its outcome goes.
+/// A queue entry: a ticket (a few dozen bytes, whatever the frame's size) and where its
+/// outcome goes. Each live session has at most one entry whose ticket holds a frame; entries of
+/// cancelled frames hold none and are skipped when reached.
 struct Work {
-    job: Job,
+    ticket: Arc<Ticket>,
     done: Sender<FinishedFrame>,
     waker: Arc<Waker>,
 }
@@ -160,22 +180,22 @@ impl Scheduler {
     /// Queue `job` (FIFO); its [`FinishedFrame`] goes to `done`, then `waker` is woken. A panic
     /// in a stage costs this frame an `internal` error, never the process.
     ///
-    /// `Err(NotQueued)` when no worker can take it any more (they are gone): nothing will
-    /// answer the frame, so the caller must; its ticket is cancelled and the queue count is
-    /// exactly as before (a later [`Scheduler::cancel`] of it changes nothing).
-    pub fn submit(&self, job: Job, done: Sender<FinishedFrame>, waker: Arc<Waker>) -> Result<(), NotQueued> {
-        let ticket = Arc::clone(&job.ticket);
+    /// Returns the frame's ticket (for [`Scheduler::cancel`]). `Err(NotQueued)` when no worker
+    /// can take it any more (they are gone): nothing will answer the frame, so the caller must;
+    /// the frame is dropped and the queue count is exactly as before.
+    pub fn submit(&self, job: Job, done: Sender<FinishedFrame>, waker: Arc<Waker>) -> Result<Arc<Ticket>, NotQueued> {
+        let ticket = Arc::new(Ticket::new(job));
         self.gauge.queued.fetch_add(1, Ordering::Relaxed);
-        let sent = self.tx.as_ref().map(|tx| tx.send(Work { job, done, waker }));
+        let sent = self.tx.as_ref().map(|tx| tx.send(Work { ticket: Arc::clone(&ticket), done, waker }));
         if matches!(sent, Some(Ok(()))) {
-            return Ok(());
+            return Ok(ticket);
         }
         self.cancel(&ticket);
         Err(NotQueued)
     }
 
     /// The session of a submitted frame is gone: if no worker took the frame yet, it leaves
-    /// the queue count at once and is discarded undecoded when reached.
+    /// the queue count and its bytes are freed at once; its queue entry is skipped when reached.
     pub fn cancel(&self, ticket: &Ticket) {
         if ticket.cancel() {
             self.gauge.queued.fetch_sub(1, Ordering::Relaxed);
@@ -203,11 +223,11 @@ impl Drop for Scheduler {
 
 /// A frame worker: take the oldest frame, run it as wide as the load allows, send it back.
 fn worker(rx: Receiver<Work>, gauge: Arc<Gauge>, processor: Arc<dyn Processor>, threads: usize) {
-    for Work { job, done, waker } in rx.iter() {
-        if !job.ticket.start() {
-            // Cancelled (its session is gone) and already out of the queue count.
+    for Work { ticket, done, waker } in rx.iter() {
+        let Some(job) = ticket.start() else {
+            // Cancelled (its session is gone): already out of the queue count, bytes freed.
             continue;
-        }
+        };
         gauge.running.fetch_add(1, Ordering::Relaxed);
         gauge.queued.fetch_sub(1, Ordering::Relaxed);
         let started = Instant::now();
@@ -255,7 +275,6 @@ mod tests {
             kind: PipelineKind::Detect,
             received: Instant::now(),
             options: Arc::default(),
-            ticket: Arc::default(),
         }
     }
 
@@ -265,12 +284,46 @@ mod tests {
         drop(s.tx.take()); // the workers are gone
         let (done, results) = crossbeam_channel::unbounded();
         let waker = Arc::new(Waker::new().expect("eventfd"));
-        let j = job();
-        let ticket = Arc::clone(&j.ticket);
-        assert_eq!(s.submit(j, done, waker), Err(NotQueued));
-        assert_eq!(s.queued(), 0);
-        s.cancel(&ticket); // the session ends: no second decrement
+        assert_eq!(s.submit(job(), done, waker).err(), Some(NotQueued));
         assert_eq!(s.queued(), 0);
         assert!(results.try_recv().is_err(), "nothing will answer it: the caller must");
+    }
+
+    /// Holds every frame until the gate opens.
+    struct GatedPlumbingStandIn(crossbeam_channel::Receiver<()>);
+
+    impl Processor for GatedPlumbingStandIn {
+        fn process(&self, _: &[u8], info: &JpegInfo, k: PipelineKind, o: &FrameOptions, w: &Width) -> Outcome {
+            let _ = self.0.recv();
+            EmptyPlumbingStandIn.process(&[], info, k, o, w)
+        }
+    }
+
+    #[test]
+    fn a_cancelled_frame_gives_its_bytes_back_at_once_with_gated_plumbing_stand_in() {
+        let (open, gate) = crossbeam_channel::unbounded();
+        let s = Scheduler::new(1, Arc::new(GatedPlumbingStandIn(gate))).expect("workers");
+        let (done, results) = crossbeam_channel::unbounded();
+        let waker = Arc::new(Waker::new().expect("eventfd"));
+        let busy = s.submit(job(), done.clone(), Arc::clone(&waker)).expect("queued");
+        // The one worker holds the first frame; the next ones wait in the queue.
+        let t = Instant::now();
+        while busy.holds_frame() && t.elapsed() < std::time::Duration::from_secs(10) {
+            std::thread::yield_now();
+        }
+        assert!(!busy.holds_frame(), "the worker took the first frame");
+        let waiting: Vec<Arc<Ticket>> =
+            (0..100).map(|_| s.submit(job(), done.clone(), Arc::clone(&waker)).expect("queued")).collect();
+        assert_eq!(s.queued(), 100);
+        assert!(waiting.iter().all(|t| t.holds_frame()));
+        for t in &waiting {
+            s.cancel(t); // their sessions are gone
+        }
+        assert_eq!(s.queued(), 0);
+        assert!(waiting.iter().all(|t| !t.holds_frame()), "bytes freed at cancel, not when reached");
+        s.cancel(&busy); // started: nothing to cancel
+        drop(open);
+        assert!(results.recv().is_ok(), "the running frame is answered");
+        assert!(results.try_recv().is_err(), "the cancelled ones never run");
     }
 }

@@ -412,7 +412,6 @@ impl<S: Read + Write + AsRawFd> Session<S> {
             kind: self.kind,
             received: self.last_rx,
             options: Arc::clone(&self.options),
-            ticket: Arc::default(),
         };
         match self.slot.offer(job) {
             Offer::Submit(job) => self.submit(job)?,
@@ -440,8 +439,8 @@ impl<S: Read + Write + AsRawFd> Session<S> {
         let mut next = Some(job);
         while let Some(job) = next.take() {
             let index = job.frame_index;
-            self.ticket = Some(Arc::clone(&job.ticket));
-            if self.ctx.scheduler.submit(job, self.done_tx.clone(), Arc::clone(&self.waker)).is_ok() {
+            if let Ok(ticket) = self.ctx.scheduler.submit(job, self.done_tx.clone(), Arc::clone(&self.waker)) {
+                self.ticket = Some(ticket);
                 return Ok(());
             }
             self.internal_errors += 1;
