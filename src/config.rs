@@ -198,6 +198,13 @@ pub struct ServeArgs {
     #[arg(long, env = "FRAMEWIRE_TRACK_MATCH_IOU", default_value_t = 0.2)]
     pub track_match_iou: f32,
 
+    /// Tracking: the tracker sees every detection down to this score (ByteTrack's second,
+    /// low-score association continues tracks through occlusion and blur with them), while the
+    /// client still sees only those above `--min-score` / `?min_score=`. Default 0.1
+    /// (ByteTrack's low bound); at most `--track-thresh`.
+    #[arg(long, env = "FRAMEWIRE_TRACK_LOW_THRESH", default_value_t = 0.1)]
+    pub track_low_thresh: f32,
+
     /// Tracking: processed frames a lost track is kept (and can be found again) before it is
     /// removed. Default 30 (ByteTrack's `track_buffer`).
     #[arg(long, env = "FRAMEWIRE_TRACK_BUFFER", default_value_t = 30)]
@@ -322,10 +329,14 @@ impl ServeArgs {
             ("track-thresh", self.track_thresh),
             ("track-new-thresh", self.track_new_thresh),
             ("track-match-iou", self.track_match_iou),
+            ("track-low-thresh", self.track_low_thresh),
         ] {
             if !(v.is_finite() && v > 0.0 && v <= 1.0) {
                 return bad(flag, "must be within (0, 1]");
             }
+        }
+        if self.track_low_thresh > self.track_thresh {
+            return bad("track-low-thresh", "must be at most --track-thresh");
         }
         if self.nms_iou.is_some_and(|v| !(v.is_finite() && v > 0.0 && v <= 1.0)) {
             return bad("nms-iou", "must be within (0, 1]");
@@ -377,6 +388,7 @@ impl ServeArgs {
                 track_thresh: self.track_thresh,
                 new_track_thresh: self.track_new_thresh,
                 match_iou: self.track_match_iou,
+                low_thresh: self.track_low_thresh,
                 lost_buffer: self.track_buffer,
                 ..TrackConfig::default()
             },

@@ -371,6 +371,7 @@ mod tests {
                 polygon: [[1.0, 2.0], [30.0, 2.0], [30.0, 12.0], [1.0, 12.0]],
                 detection: Some(0),
             }]),
+            low_detections: None,
         };
         let r = FrameResult::from(&a);
         let d = &r.detections.as_ref().unwrap()[0];

@@ -62,7 +62,13 @@ impl Processor for EmptyResultPlumbingStandIn {
         _: &FrameOptions,
         _: &Width,
     ) -> Result<Processed, ProcessError> {
-        let result = Analysis { width: info.width, height: info.height, detections: Some(vec![]), texts: None };
+        let result = Analysis {
+            width: info.width,
+            height: info.height,
+            detections: Some(vec![]),
+            texts: None,
+            low_detections: None,
+        };
         Ok(Processed { result, timings: StageTimes::default() })
     }
 }

@@ -417,5 +417,5 @@ fn frame_options(
             Some(ids)
         }
     };
-    Ok(FrameOptions { min_score: asked.min_score, classes, max_detections: asked.max_detections, ocr })
+    Ok(FrameOptions { min_score: asked.min_score, classes, max_detections: asked.max_detections, ocr, track_low: None })
 }

@@ -160,13 +160,23 @@ impl<S: Read + Write + AsRawFd> Session<S> {
     /// `ocr`).
     pub fn with_options(mut self, options: FrameOptions) -> Session<S> {
         self.options = Arc::new(options);
+        self.tracker_sees_low_scores();
         self
     }
 
     /// Track objects (or not) whatever the server's `--track` says (`?track=`).
     pub fn with_tracking(mut self, on: bool) -> Session<S> {
         self.tracker = on.then(|| Tracker::new(self.ctx.config.tracking));
+        self.tracker_sees_low_scores();
         self
+    }
+
+    /// With a tracker, the frames' detections go down to its low bound (for it alone).
+    fn tracker_sees_low_scores(&mut self) {
+        let low = self.tracker.as_ref().map(|t| t.config().low_thresh);
+        if self.options.track_low != low {
+            Arc::make_mut(&mut self.options).track_low = low;
+        }
     }
 
     /// Run until the session ends; returns why.

@@ -3,10 +3,9 @@
 //! `track_id` on each tracked detection and on the lines linked to one, and `track_text`, the
 //! track's best reading so far (its linked lines' text seen most often over its life).
 //!
-//! The tracker sees the detections the detector reports (score above `--min-score`): with the
-//! default `--min-score 0.5` (= `--track-thresh`) ByteTrack's second association of low-score
-//! detections has nothing to work on; a lower `--min-score` feeds it (and reports those
-//! detections too).
+//! The tracker sees every detection down to `--track-low-thresh` (0.1): the reported ones (above
+//! the session's `min_score`) and, from [`Analysis::low_detections`], those between, which feed
+//! ByteTrack's second, low-score association and are never sent to the client.
 
 use crate::protocol::FrameResult;
 use crate::vision::track::{TrackInput, Tracker};
@@ -16,8 +15,11 @@ use crate::vision::Analysis;
 /// copy of the same analysis (same detections and lines, in the same order).
 pub fn annotate(tracker: &mut Tracker, analysis: &Analysis, result: &mut FrameResult) {
     let (Some(found), Some(detections)) = (analysis.detections.as_ref(), result.detections.as_mut()) else { return };
+    // The reported detections first (their ids go on the wire), then the low ones the client
+    // never sees.
+    let low = analysis.low_detections.iter().flatten();
     let inputs: Vec<TrackInput> =
-        found.iter().map(|d| TrackInput { bbox: d.bbox, score: d.score, class_id: d.class_id }).collect();
+        found.iter().chain(low).map(|d| TrackInput { bbox: d.bbox, score: d.score, class_id: d.class_id }).collect();
     for (d, id) in detections.iter_mut().zip(tracker.update(&inputs)) {
         d.track_id = id;
     }
@@ -59,6 +61,7 @@ mod tests {
                 height: 480,
                 detections: Some(vec![det(10.0 + 5.0 * i as f32)]),
                 texts: Some(vec![line(text, Some(0)), line("FREE", None)]),
+                low_detections: None,
             };
             // The one misreading that ties on count is the less confident one.
             if let Some(t) = a.texts.as_mut() {
@@ -79,10 +82,38 @@ mod tests {
     #[test]
     fn results_without_detections_are_left_alone() {
         let mut t = Tracker::new(TrackConfig::default());
-        let a = Analysis { width: 1, height: 1, detections: None, texts: Some(vec![line("X", None)]) };
+        let a = Analysis { texts: Some(vec![line("X", None)]), ..Analysis::default() };
         let mut r = FrameResult::from(&a);
         annotate(&mut t, &a, &mut r);
         assert_eq!(r.texts.unwrap()[0].track_id, None);
         assert!(t.is_empty());
+    }
+
+    #[test]
+    fn the_tracker_sees_the_low_detections_the_client_does_not() {
+        // lost_buffer 2: four frames in which the car is seen only at a low score (the client
+        // gets no detection) would kill its track without them; with them it goes on.
+        let mut t = Tracker::new(TrackConfig { lost_buffer: 2, ..TrackConfig::default() });
+        let mut ids = Vec::new();
+        for i in 0..8 {
+            let mut car = det(10.0 + 5.0 * i as f32);
+            let hidden = (2..6).contains(&i);
+            if hidden {
+                car.score = 0.3;
+            }
+            let a = Analysis {
+                width: 640,
+                height: 480,
+                detections: Some(if hidden { vec![] } else { vec![car.clone()] }),
+                low_detections: Some(if hidden { vec![car] } else { vec![] }),
+                texts: None,
+            };
+            let mut r = FrameResult::from(&a);
+            annotate(&mut t, &a, &mut r);
+            let wire = r.detections.unwrap();
+            assert_eq!(wire.len(), usize::from(!hidden), "low detections never reach the wire");
+            ids.extend(wire.iter().map(|d| d.track_id));
+        }
+        assert_eq!(ids, vec![Some(1); 4], "one id before and after the low-score stretch");
     }
 }

@@ -44,6 +44,10 @@ pub struct Analysis {
     pub detections: Option<Vec<Detection>>,
     /// Text lines (pipelines with OCR only).
     pub texts: Option<Vec<TextLine>>,
+    /// With tracking: the detections scoring between the tracker's low bound and `min_score`,
+    /// highest first. The tracker sees them (ByteTrack's low-score association); the client
+    /// never does.
+    pub low_detections: Option<Vec<Detection>>,
 }
 
 /// Per-stage times of one frame, in milliseconds; stages the pipeline did not run are `None`.

@@ -135,6 +135,9 @@ pub struct FrameOptions {
     pub max_detections: Option<usize>,
     /// Where OCR looks (`ocr`).
     pub ocr: OcrScope,
+    /// With tracking: also find the detections scoring in `(track_low, min_score]`, for the
+    /// tracker only ([`Analysis::low_detections`]); they are never reported, linked or read.
+    pub track_low: Option<f32>,
 }
 
 /// A text quad and the detection it was found in (OCR inside detections), if any.
@@ -236,8 +239,12 @@ impl VisionPipeline {
         width: &Width,
     ) -> Result<(Vec<Detection>, f64), ProcessError> {
         let (d, ms) = timed(|| -> Result<Vec<Detection>, ProcessError> {
+            let min_score = options.min_score.unwrap_or(self.min_score);
             let wanted = detect::Wanted {
-                min_score: options.min_score.unwrap_or(self.min_score),
+                // NMS's outcome for a box depends only on the boxes that outscore it, and the
+                // caps keep the best first: the reported detections are exactly those of a run
+                // at `min_score`, the low ones come on top.
+                min_score: options.track_low.map_or(min_score, |low| low.min(min_score)),
                 classes: options.classes.as_deref(),
                 max_detections: options.max_detections,
             };
@@ -377,8 +384,15 @@ impl Processor for VisionPipeline {
                 (Some(d?), Some(q?))
             }
         };
-        let detections = detections.map(|(d, ms)| {
+        let min_score = options.min_score.unwrap_or(self.min_score);
+        let mut low_detections = None;
+        let detections = detections.map(|(mut d, ms)| {
             timings.detect = Some(ms);
+            if options.track_low.is_some() {
+                // Highest score first: the reported ones, then those for the tracker only.
+                let split = d.iter().position(|d| d.score <= min_score).unwrap_or(d.len());
+                low_detections = Some(d.split_off(split));
+            }
             d
         });
         let quads: Option<(Vec<LinkedQuad>, f64)> = match (quads, &detections) {
@@ -402,7 +416,7 @@ impl Processor for VisionPipeline {
             }
             None => None,
         };
-        let result = Analysis { width: info.width, height: info.height, detections, texts };
+        let result = Analysis { width: info.width, height: info.height, detections, texts, low_detections };
         Ok(Processed { result, timings })
     }
 

@@ -244,7 +244,12 @@ pub fn upgrade_request(target: &str) -> String {
 /// What the plumbing stand-ins answer an admitted frame with: an empty `detect` result of the
 /// frame's size (no model involved).
 pub fn empty_result(info: &framewire::vision::jpeg::JpegInfo) -> framewire::vision::Processed {
-    let result =
-        framewire::vision::Analysis { width: info.width, height: info.height, detections: Some(vec![]), texts: None };
+    let result = framewire::vision::Analysis {
+        width: info.width,
+        height: info.height,
+        detections: Some(vec![]),
+        texts: None,
+        low_detections: None,
+    };
     framewire::vision::Processed { result, timings: framewire::vision::StageTimes::default() }
 }

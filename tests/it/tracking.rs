@@ -89,3 +89,20 @@ fn session_started_says_whether_tracking_is_on() {
         }
     }
 }
+
+#[test]
+fn tracking_reports_exactly_the_detections_an_untracked_session_does() {
+    // The tracker also sees the detections between --track-low-thresh and min_score; the
+    // client sees none of them: the same boxes, labels and scores as without tracking.
+    let server = TestServer::start();
+    let frames = frames();
+    let mut tracked = server.client_at("/ws/video/stream?pipeline=detect&track=true&min_score=0.5");
+    let mut plain = server.client_at("/ws/video/stream?pipeline=detect&min_score=0.5");
+    for f in &frames {
+        let key = |d: &Detection| (d.label.clone(), d.score.to_bits(), d.bbox.map(f32::to_bits));
+        let a: Vec<_> = detections(tracked.round_trip(f)).iter().map(key).collect();
+        let b: Vec<_> = detections(plain.round_trip(f)).iter().map(key).collect();
+        assert_eq!(a, b);
+        assert!(a.iter().all(|(_, s, _)| f32::from_bits(*s) >= 0.5), "above min_score (0.5 after rounding)");
+    }
+}

@@ -24,8 +24,10 @@
 //! 6. third association: high detections left over against the tentative tracks (born on the
 //!    previous update), gated at [`TENTATIVE_MATCH_IOU`] (ByteTrack's 0.7 on `1 - IoU`); a
 //!    tentative track that is not matched is removed at once, so a one-frame false positive does
-//!    not linger as a lost track. (Tracks born on the tracker's very first update are confirmed
-//!    at birth, as in ByteTrack.)
+//!    not linger as a lost track. A track gets its id only when it is confirmed (matched on the
+//!    update after its birth), so a one-frame false positive never uses up an id, and a
+//!    tentative track's detection is reported without one. (Tracks born on the tracker's very
+//!    first update are confirmed at birth, as in ByteTrack.)
 //! 7. lost tracks missed on more than `lost_buffer` consecutive updates are removed;
 //! 8. high detections still unmatched with `score >= new_track_thresh` start new tracks,
 //!    highest score first, while fewer than `max_tracks` tracks live.
@@ -143,7 +145,8 @@ struct Reading {
 
 #[derive(Debug, Clone)]
 struct Track {
-    id: u64,
+    /// Given when the track is confirmed (`None` while tentative).
+    id: Option<u64>,
     class_id: usize,
     kf: KalmanState,
     state: TrackState,
@@ -175,10 +178,12 @@ impl Tracker {
         Tracker { config, tracks: Vec::new(), next_id: 1, updates: 0 }
     }
 
-    /// One processed frame: returns, for each input detection (same order), the track id it was
-    /// assigned, or `None` (a detection that is invalid, below `low_thresh`, low and matched to
-    /// nothing, or high and unmatched but below `new_track_thresh` or refused by `max_tracks`).
-    /// Ids start at 1, are unique within the tracker and never reused.
+    /// One processed frame: returns, for each input detection (same order), the id of the
+    /// confirmed track it was assigned, or `None` (a detection that is invalid, below
+    /// `low_thresh`, low and matched to nothing, high and unmatched but below
+    /// `new_track_thresh` or refused by `max_tracks`, or one that just started a tentative
+    /// track). Ids start at 1, go to confirmed tracks only, in the order they are confirmed,
+    /// are unique within the tracker and never reused.
     pub fn update(&mut self, detections: &[TrackInput]) -> Vec<Option<u64>> {
         let cfg = self.config;
         self.updates += 1;
@@ -229,7 +234,12 @@ impl Tracker {
                     }
                     t.state = TrackState::Tracked;
                     t.misses = 0;
-                    out[di] = Some(t.id);
+                    if t.id.is_none() {
+                        // Confirmed now: its id is the next one (if the ids ran out, it stays
+                        // unnamed; unreachable at 2^64).
+                        t.id = self.next_id.checked_add(1).map(|next| std::mem::replace(&mut self.next_id, next));
+                    }
+                    out[di] = t.id;
                 }
                 None => {
                     t.misses = t.misses.saturating_add(1);
@@ -253,14 +263,20 @@ impl Tracker {
         // Highest score first (stable: equal scores in input order), so the bound refuses the
         // weakest.
         fresh.sort_by(|&a, &b| detections[b].score.total_cmp(&detections[a].score));
-        let state = if self.updates == 1 { TrackState::Tracked } else { TrackState::Tentative };
+        let first = self.updates == 1;
+        let state = if first { TrackState::Tracked } else { TrackState::Tentative };
         for di in fresh {
             if self.tracks.len() >= cfg.max_tracks {
                 break;
             }
-            let (Some(z), Some(next)) = (measurements[di], self.next_id.checked_add(1)) else { continue };
-            let id = self.next_id;
-            self.next_id = next;
+            let Some(z) = measurements[di] else { continue };
+            // Confirmed at birth only on the first update; otherwise named when confirmed.
+            let id = if first {
+                let Some(next) = self.next_id.checked_add(1) else { continue };
+                Some(std::mem::replace(&mut self.next_id, next))
+            } else {
+                None
+            };
             let class_id = detections[di].class_id;
             self.tracks.push(Track {
                 id,
@@ -270,7 +286,7 @@ impl Tracker {
                 misses: 0,
                 readings: Vec::new(),
             });
-            out[di] = Some(id);
+            out[di] = id;
         }
         out
     }
@@ -303,8 +319,9 @@ impl Tracker {
     }
 
     fn track(&self, track_id: u64) -> Option<&Track> {
-        let i = self.tracks.binary_search_by_key(&track_id, |t| t.id).ok()?;
-        self.tracks.get(i)
+        // Ids are given at confirmation, so not in creation order: a scan (at most
+        // `max_tracks`).
+        self.tracks.iter().find(|t| t.id == Some(track_id))
     }
 
     /// Record a text reading for a live track (`text`, recognition `confidence`). Ignored for an
@@ -316,8 +333,7 @@ impl Tracker {
         if text.trim().is_empty() || !confidence.is_finite() {
             return;
         }
-        let Ok(i) = self.tracks.binary_search_by_key(&track_id, |t| t.id) else { return };
-        let Some(track) = self.tracks.get_mut(i) else { return };
+        let Some(track) = self.tracks.iter_mut().find(|t| t.id == Some(track_id)) else { return };
         let readings = &mut track.readings;
         if let Some(r) = readings.iter_mut().find(|r| r.text == text) {
             r.count = r.count.saturating_add(1);

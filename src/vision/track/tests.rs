@@ -127,6 +127,7 @@ fn a_track_dies_after_lost_buffer_and_a_newcomer_gets_a_new_id() {
         t.update(&[]);
     }
     assert!(t.is_empty());
+    assert_eq!(t.update(&[here]), vec![None], "tentative: no id until confirmed");
     assert_eq!(t.update(&[here]), vec![Some(2)]);
     assert_eq!(t.update(&[here]), vec![Some(2)]);
 }
@@ -139,7 +140,8 @@ fn low_score_detections_continue_a_track_but_never_start_one() {
     assert!(t.is_empty());
     let at = |f: i32, s: f32| det(100.0 + 3.0 * f as f32, 100.0, 50.0, 100.0, s, 0);
     for f in 0..5 {
-        assert_eq!(t.update(&[at(f, 0.9)]), vec![Some(1)]);
+        // Born after the tracker's first update: confirmed (and named) on its second frame.
+        assert_eq!(t.update(&[at(f, 0.9)]), vec![if f == 0 { None } else { Some(1) }]);
     }
     // Occlusion lowers the score: the track goes on.
     for f in 5..15 {
@@ -159,8 +161,9 @@ fn a_high_score_below_new_track_thresh_continues_but_does_not_start() {
     let mut t = tracker();
     assert_eq!(t.update(&[det(0.0, 0.0, 50.0, 100.0, 0.55, 0)]), vec![None]);
     assert!(t.is_empty());
-    assert_eq!(t.update(&[det(0.0, 0.0, 50.0, 100.0, 0.65, 0)]), vec![Some(1)]);
-    assert_eq!(t.update(&[det(2.0, 0.0, 50.0, 100.0, 0.55, 0)]), vec![Some(1)]);
+    assert_eq!(t.update(&[det(0.0, 0.0, 50.0, 100.0, 0.65, 0)]), vec![None], "started, tentative");
+    assert_eq!(t.update(&[det(2.0, 0.0, 50.0, 100.0, 0.55, 0)]), vec![Some(1)], "continued: confirmed");
+    assert_eq!(t.update(&[det(4.0, 0.0, 50.0, 100.0, 0.55, 0)]), vec![Some(1)]);
 }
 
 #[test]
@@ -171,8 +174,8 @@ fn a_different_class_never_takes_over_an_id() {
         assert_eq!(t.update(&[here(0)]), vec![Some(1)]);
     }
     // Same place, other class: a new track; the class-0 one is lost, not taken over.
-    for _ in 0..5 {
-        assert_eq!(t.update(&[here(1)]), vec![Some(2)]);
+    for i in 0..5 {
+        assert_eq!(t.update(&[here(1)]), vec![if i == 0 { None } else { Some(2) }]);
     }
     assert_eq!(t.len(), 2);
     // Both at once, in either order.
@@ -186,9 +189,11 @@ fn ids_are_never_reused() {
     let mut seen = Vec::new();
     for round in 0..20 {
         let d = det(10.0 * round as f32, 0.0, 50.0, 100.0, 0.9, round % 3);
-        for _ in 0..3 {
+        for i in 0..3 {
             let ids = t.update(&[d]);
-            let id = ids[0].unwrap();
+            // Confirmed at birth on the tracker's first update only; later on its second frame.
+            assert_eq!(ids[0].is_none(), round > 0 && i == 0, "round {round} frame {i}");
+            let Some(id) = ids[0] else { continue };
             if seen.last() != Some(&id) {
                 assert!(!seen.contains(&id), "id {id} reused");
                 seen.push(id);
@@ -206,16 +211,24 @@ fn ids_are_never_reused() {
 fn a_one_frame_false_positive_does_not_linger() {
     let mut t = tracker();
     assert_eq!(t.update(&[det(0.0, 0.0, 50.0, 100.0, 0.9, 0)]), vec![Some(1)]);
-    // Born after the first update: tentative, removed when not seen again.
-    assert_eq!(t.update(&[det(0.0, 0.0, 50.0, 100.0, 0.9, 0), det(500.0, 0.0, 50.0, 100.0, 0.9, 0)]).len(), 2);
+    // Born after the first update: tentative (no id yet), removed when not seen again.
+    let ids = t.update(&[det(0.0, 0.0, 50.0, 100.0, 0.9, 0), det(500.0, 0.0, 50.0, 100.0, 0.9, 0)]);
+    assert_eq!(ids, vec![Some(1), None], "a tentative track has no id");
     assert_eq!(t.len(), 2);
-    t.update(&[det(0.0, 0.0, 50.0, 100.0, 0.9, 0)]);
-    assert_eq!(t.len(), 1);
-    // A tentative track seen again is confirmed and then survives a miss.
-    assert_eq!(t.update(&[det(0.0, 0.0, 50.0, 100.0, 0.9, 0), det(300.0, 0.0, 50.0, 100.0, 0.9, 0)])[1], Some(3));
-    assert_eq!(t.update(&[det(0.0, 0.0, 50.0, 100.0, 0.9, 0), det(301.0, 0.0, 50.0, 100.0, 0.9, 0)])[1], Some(3));
+    assert_eq!(t.update(&[det(0.0, 0.0, 50.0, 100.0, 0.9, 0)]), vec![Some(1)]);
+    assert_eq!(t.len(), 1, "the one-frame false positive is gone");
+    // A tentative track seen again is confirmed, gets the next id (the false positive used
+    // none up), and then survives a miss.
+    let ids = t.update(&[det(0.0, 0.0, 50.0, 100.0, 0.9, 0), det(300.0, 0.0, 50.0, 100.0, 0.9, 0)]);
+    assert_eq!(ids, vec![Some(1), None]);
+    let ids = t.update(&[det(0.0, 0.0, 50.0, 100.0, 0.9, 0), det(301.0, 0.0, 50.0, 100.0, 0.9, 0)]);
+    assert_eq!(ids, vec![Some(1), Some(2)], "confirmed on its second frame, with id 2");
     t.update(&[]);
     assert_eq!(t.len(), 2);
+    assert_eq!(
+        t.update(&[det(0.0, 0.0, 50.0, 100.0, 0.9, 0), det(302.0, 0.0, 50.0, 100.0, 0.9, 0)]),
+        vec![Some(1), Some(2)]
+    );
 }
 
 #[test]
@@ -234,6 +247,7 @@ fn max_tracks_refuses_newcomers_and_keeps_the_strongest() {
     // Room again once a track dies.
     let mut t = Tracker::new(TrackConfig { max_tracks: 1, lost_buffer: 0, ..TrackConfig::default() });
     assert_eq!(t.update(&[det(0.0, 0.0, 50.0, 50.0, 0.9, 0), det(500.0, 0.0, 50.0, 50.0, 0.8, 0)]), [Some(1), None]);
+    assert_eq!(t.update(&[det(500.0, 0.0, 50.0, 50.0, 0.8, 0)]), [None]);
     assert_eq!(t.update(&[det(500.0, 0.0, 50.0, 50.0, 0.8, 0)]), [Some(2)]);
     let mut t = Tracker::new(TrackConfig { max_tracks: 0, ..TrackConfig::default() });
     assert_eq!(t.update(&[det(0.0, 0.0, 50.0, 50.0, 0.9, 0)]), [None]);
@@ -259,13 +273,13 @@ fn garbage_never_panics_nor_creates_or_moves_tracks() {
     assert_eq!(ids[7], Some(1), "a huge class id is just a class");
     assert_eq!(t.len(), 1);
     let here = det(100.0, 100.0, 50.0, 100.0, 0.9, 0);
-    for _ in 0..3 {
+    for i in 0..3 {
         let mut input = garbage.to_vec();
         input.push(TrackInput { bbox: [100.0, 100.0, 150.0, nan], score: 0.9, class_id: 0 });
         input.push(here);
         let ids = t.update(&input);
         assert_eq!(ids[..7], [None; 7]);
-        assert_eq!((ids[7], ids[8], ids[9]), (Some(1), None, Some(2)));
+        assert_eq!((ids[7], ids[8], ids[9]), (Some(1), None, if i == 0 { None } else { Some(2) }));
     }
     assert_eq!(t.len(), 2);
     // Nonsense configuration does not panic either.
