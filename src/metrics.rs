@@ -57,7 +57,7 @@ pub struct Metrics {
     results_sent: Counter,
     inference_errors: Counter,
     pool_queue_depth: Gauge,
-    plan_builds: Gauge,
+    plan_builds: Counter,
     stage_seconds: HistogramFamily<StageLabel>,
     http_responses: Family<StatusLabel, Counter>,
 }
@@ -99,7 +99,7 @@ impl Metrics {
             results_sent: Counter::default(),
             inference_errors: Counter::default(),
             pool_queue_depth: Gauge::default(),
-            plan_builds: Gauge::default(),
+            plan_builds: Counter::default(),
             stage_seconds: Family::new_with_constructor(stage_histogram),
             http_responses: Family::default(),
         };
@@ -122,10 +122,11 @@ impl Metrics {
         for (name, help, c) in counters {
             registry.register(name, help, c.clone());
         }
+        let plans = "Engine plans built since start-up (tract: one per model input shape)";
+        registry.register("plan_builds", plans, m.plan_builds.clone());
         let gauges = [
             ("sessions_open", "WebSocket sessions open now", &m.sessions_open),
             ("pool_queue_depth", "Frames handed to the scheduler and not yet started", &m.pool_queue_depth),
-            ("plan_builds", "Engine plans built since start-up (tract: one per model input shape)", &m.plan_builds),
         ];
         for (name, help, g) in gauges {
             registry.register(name, help, g.clone());
@@ -190,7 +191,11 @@ impl Metrics {
 
     /// The exposition text, with the live gauges set first.
     pub fn render(&self, sessions_open: usize, pool_queue_depth: usize, plan_builds: u64) -> String {
-        self.plan_builds.set(i64::try_from(plan_builds).unwrap_or(i64::MAX));
+        // A counter: only ever moves up to the models' own count.
+        let counted = self.plan_builds.get();
+        if plan_builds > counted {
+            self.plan_builds.inc_by(plan_builds - counted);
+        }
         self.sessions_open.set(i64::try_from(sessions_open).unwrap_or(i64::MAX));
         self.pool_queue_depth.set(i64::try_from(pool_queue_depth).unwrap_or(i64::MAX));
         let mut out = String::new();

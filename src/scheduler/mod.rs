@@ -138,7 +138,9 @@ impl Scheduler {
     /// `threads` frame workers (at least 1) running `processor`.
     pub fn new(threads: usize, processor: Arc<dyn Processor>) -> io::Result<Scheduler> {
         let threads = threads.max(1);
-        // Unbounded in type, bounded in fact: each live session has at most one frame queued.
+        // Unbounded in type. It holds at most one frame per live session (its latest-frame slot
+        // submits one at a time); the entries cancelled frames leave behind hold no frame (a
+        // ticket, a few dozen bytes) and are skipped when reached.
         let (tx, rx) = crossbeam_channel::unbounded::<Work>();
         let gauge = Arc::new(Gauge::default());
         let workers = (0..threads)

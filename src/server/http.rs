@@ -83,8 +83,9 @@ fn percent_decode(v: &str) -> Option<String> {
     while i < b.len() {
         match b[i] {
             b'%' => {
-                let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
+                // Exactly two hex digits (`from_str_radix` alone would take `%+5` as 5).
+                let hex = b.get(i + 1..i + 3).filter(|h| h.iter().all(u8::is_ascii_hexdigit))?;
+                out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
                 i += 3;
             }
             b'+' => {
@@ -409,5 +410,15 @@ mod tests {
         ));
         assert!(matches!(verdict(&format!("GET /ws/video/stream?fps=3 HTTP/1.1\r\n{up}")), Verdict::Reject(400, _)));
         assert!(matches!(verdict("GET /ws/video/stream HTTP/1.1\r\n\r\n"), Verdict::Reject(426, _)));
+    }
+
+    #[test]
+    fn percent_decoding_takes_exactly_two_hex_digits() {
+        assert_eq!(percent_decode("traffic%20light").as_deref(), Some("traffic light"));
+        assert_eq!(percent_decode("traffic+light").as_deref(), Some("traffic light"));
+        assert_eq!(percent_decode("%41%62").as_deref(), Some("Ab"));
+        for bad in ["%+5", "%-5", "% 5", "%5", "%", "%g0", "%C3"] {
+            assert_eq!(percent_decode(bad), None, "{bad}");
+        }
     }
 }

@@ -471,7 +471,8 @@ impl<S: Read + Write + AsRawFd> Session<S> {
         if let Some(fps) = slow_down {
             self.send(&ServerMessage::SlowDown { dropped_frames: dropped, suggested_fps: fps })?;
         }
-        self.state.backpressure.store(self.window.state(now) as u8, Ordering::Relaxed);
+        let (drop, slow) = self.window.last_events();
+        self.state.record_backpressure(drop, slow);
         Ok(())
     }
 
@@ -514,7 +515,8 @@ impl<S: Read + Write + AsRawFd> Session<S> {
                 })?;
             }
         }
-        self.state.backpressure.store(self.window.state(now) as u8, Ordering::Relaxed);
+        let (drop, slow) = self.window.last_events();
+        self.state.record_backpressure(drop, slow);
         if self.ending != Ending::Open {
             if let Some(waiting) = self.slot.take_waiting() {
                 self.drop_frame(waiting.frame_index)?;

@@ -160,14 +160,12 @@ impl RateWindow {
 
     /// The state `GET /sessions` reports at `now`.
     pub fn state(&self, now: Instant) -> BackpressureState {
-        let recent = |t: Option<Instant>| t.is_some_and(|t| now.duration_since(t) < Duration::from_secs(1));
-        if recent(self.last_slow_down) {
-            BackpressureState::SlowDown
-        } else if recent(self.last_drop) {
-            BackpressureState::Dropping
-        } else {
-            BackpressureState::Normal
-        }
+        BackpressureState::at(now, self.last_drop, self.last_slow_down)
+    }
+
+    /// The last drop and the last `slow_down` (for [`super::SessionState::record_backpressure`]).
+    pub fn last_events(&self) -> (Option<Instant>, Option<Instant>) {
+        (self.last_drop, self.last_slow_down)
     }
 }
 

@@ -2,7 +2,8 @@
 //! by the session's own thread, read without a lock.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use crate::vision::PipelineKind;
 
@@ -19,6 +20,18 @@ pub enum BackpressureState {
 }
 
 impl BackpressureState {
+    /// The state at `now` after the last drop and the last `slow_down` (a second each).
+    pub fn at(now: Instant, last_drop: Option<Instant>, last_slow_down: Option<Instant>) -> BackpressureState {
+        let recent = |t: Option<Instant>| t.is_some_and(|t| now.saturating_duration_since(t) < Duration::from_secs(1));
+        if recent(last_slow_down) {
+            BackpressureState::SlowDown
+        } else if recent(last_drop) {
+            BackpressureState::Dropping
+        } else {
+            BackpressureState::Normal
+        }
+    }
+
     /// The snake_case name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -44,8 +57,12 @@ pub struct SessionState {
     pub(super) dropped_frames: AtomicU64,
     /// Unix time in ms of the last result, 0 = none yet.
     pub(super) last_processed_ms: AtomicU64,
-    /// A [`BackpressureState`] as u8.
-    pub(super) backpressure: AtomicU8,
+    /// When the session started: the origin of the two times below.
+    created: Instant,
+    /// The last drop, in µs after `created`, plus 1 (0: none yet).
+    last_drop_us: AtomicU64,
+    /// The last `slow_down`, likewise.
+    last_slow_down_us: AtomicU64,
 }
 
 /// A point-in-time copy of a session's counters.
@@ -83,18 +100,39 @@ impl SessionState {
             frame_index: AtomicU64::new(0),
             dropped_frames: AtomicU64::new(0),
             last_processed_ms: AtomicU64::new(0),
-            backpressure: AtomicU8::new(0),
+            created: Instant::now(),
+            last_drop_us: AtomicU64::new(0),
+            last_slow_down_us: AtomicU64::new(0),
         }
     }
 
-    /// Copy the counters.
-    pub fn snapshot(&self) -> SessionSnapshot {
-        let last = self.last_processed_ms.load(Ordering::Relaxed);
-        let bp = match self.backpressure.load(Ordering::Relaxed) {
-            1 => BackpressureState::Dropping,
-            2 => BackpressureState::SlowDown,
-            _ => BackpressureState::Normal,
+    /// The session's last drop and last `slow_down`, for [`SessionState::snapshot`] to judge
+    /// against the time it is read (not the time of the last event: a state read a minute
+    /// after the last drop is `normal`).
+    pub(super) fn record_backpressure(&self, last_drop: Option<Instant>, last_slow_down: Option<Instant>) {
+        let us = |t: Option<Instant>| {
+            t.map_or(0, |t| (t.saturating_duration_since(self.created).as_micros() as u64).saturating_add(1))
         };
+        self.last_drop_us.store(us(last_drop), Ordering::Relaxed);
+        self.last_slow_down_us.store(us(last_slow_down), Ordering::Relaxed);
+    }
+
+    fn instant(&self, us: &AtomicU64) -> Option<Instant> {
+        match us.load(Ordering::Relaxed) {
+            0 => None,
+            v => self.created.checked_add(Duration::from_micros(v - 1)),
+        }
+    }
+
+    /// Copy the counters; the backpressure state as of now.
+    pub fn snapshot(&self) -> SessionSnapshot {
+        self.snapshot_at(Instant::now())
+    }
+
+    /// [`SessionState::snapshot`] as of `now`.
+    pub fn snapshot_at(&self, now: Instant) -> SessionSnapshot {
+        let last = self.last_processed_ms.load(Ordering::Relaxed);
+        let bp = BackpressureState::at(now, self.instant(&self.last_drop_us), self.instant(&self.last_slow_down_us));
         SessionSnapshot {
             session_id: self.session_id,
             peer: self.peer,
@@ -104,5 +142,22 @@ impl SessionState {
             last_processed_timestamp: (last != 0).then_some(last),
             backpressure_state: bp.as_str(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backpressure_state_is_judged_when_read_not_when_written() {
+        let s = SessionState::new("127.0.0.1:1".parse().unwrap(), PipelineKind::Detect);
+        let t = Instant::now();
+        s.record_backpressure(Some(t), None);
+        assert_eq!(s.snapshot_at(t + Duration::from_millis(500)).backpressure_state, "dropping");
+        assert_eq!(s.snapshot_at(t + Duration::from_secs(5)).backpressure_state, "normal", "no longer stale");
+        s.record_backpressure(Some(t), Some(t));
+        assert_eq!(s.snapshot_at(t).backpressure_state, "slow_down");
+        assert_eq!(s.snapshot_at(t + Duration::from_secs(2)).backpressure_state, "normal");
     }
 }

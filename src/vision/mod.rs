@@ -279,8 +279,7 @@ impl VisionPipeline {
             for (i, quads) in per_detection.into_iter().enumerate() {
                 out.extend(quads?.into_iter().map(|q| (q, i)));
             }
-            out.truncate(self.ocr.max_lines);
-            Ok::<_, ProcessError>(out)
+            Ok::<_, ProcessError>(merge_detection_lines(out, detections, self.ocr.max_lines))
         });
         Ok((r?, ms))
     }
@@ -337,6 +336,40 @@ impl VisionPipeline {
         Ok((r?, ms))
     }
 }
+
+/// Lines found inside detections (each with its detection's index), as one frame's lines: a
+/// line found in two overlapping detections (its hulls' IoU at least [`SAME_LINE_IOU`]) is kept
+/// once, linked to the smaller detection (as [`link_texts`] links); then reading order over the
+/// whole frame, then the first `max_lines`.
+pub fn merge_detection_lines(
+    found: Vec<(TextQuad, usize)>,
+    detections: &[Detection],
+    max_lines: usize,
+) -> Vec<(TextQuad, usize)> {
+    let hull = |q: &TextQuad| {
+        let xs = q.points.map(|p| p[0]);
+        let ys = q.points.map(|p| p[1]);
+        let min = |v: [f32; 4]| v.into_iter().fold(f32::INFINITY, f32::min);
+        let max = |v: [f32; 4]| v.into_iter().fold(f32::NEG_INFINITY, f32::max);
+        [min(xs), min(ys), max(xs), max(ys)]
+    };
+    let size = |i: usize| detections.get(i).map_or(f32::INFINITY, |d| area(&d.bbox));
+    let mut kept: Vec<(TextQuad, usize)> = Vec::with_capacity(found.len());
+    for (q, i) in found {
+        let h = hull(&q);
+        match kept.iter_mut().find(|(k, _)| geometry::iou(&hull(k), &h) >= SAME_LINE_IOU) {
+            Some(k) if size(i) < size(k.1) => *k = (q, i),
+            Some(_) => {}
+            None => kept.push((q, i)),
+        }
+    }
+    detection::reading_order(&mut kept, |(q, _)| q.points[0]);
+    kept.truncate(max_lines);
+    kept
+}
+
+/// Two lines found in two detections are one line when their hulls overlap this much.
+pub const SAME_LINE_IOU: f32 = 0.5;
 
 /// The detect → OCR link: for each line, the index of the smallest detection box that contains
 /// the line's centre.
@@ -456,5 +489,25 @@ mod tests {
         assert_eq!(links, vec![Some(1), Some(0), None, Some(2), Some(0)]);
         link_texts(&mut lines, &[]);
         assert!(lines.iter().all(|l| l.detection.is_none()));
+    }
+
+    fn quad(x: f32, y: f32) -> TextQuad {
+        TextQuad { points: [[x, y], [x + 40.0, y], [x + 40.0, y + 10.0], [x, y + 10.0]], score: 0.9 }
+    }
+
+    #[test]
+    fn lines_in_overlapping_detections_are_kept_once_in_reading_order() {
+        // A car (0) and the plate region inside it (1) both find "the same" line; another line
+        // lies in the car only, above it.
+        let dets = [det([0.0, 0.0, 200.0, 200.0]), det([90.0, 140.0, 160.0, 170.0])];
+        let found = vec![(quad(100.0, 150.0), 0), (quad(20.0, 20.0), 0), (quad(101.0, 150.0), 1)];
+        let merged = merge_detection_lines(found, &dets, 64);
+        let got: Vec<([f32; 2], usize)> = merged.iter().map(|(q, i)| (q.points[0], *i)).collect();
+        assert_eq!(got, vec![([20.0, 20.0], 0), ([101.0, 150.0], 1)], "once, linked to the smaller, top first");
+        // Same line (within 10 px): left to right; then the cap.
+        let found = vec![(quad(300.0, 52.0), 0), (quad(10.0, 50.0), 0), (quad(10.0, 90.0), 0)];
+        let merged = merge_detection_lines(found, &dets, 2);
+        let xs: Vec<[f32; 2]> = merged.iter().map(|(q, _)| q.points[0]).collect();
+        assert_eq!(xs, vec![[10.0, 50.0], [300.0, 52.0]]);
     }
 }

@@ -4,7 +4,8 @@
 //! frame is alone, one core as soon as others run or wait. The frame's pipeline passes it
 //! explicitly to each stage ([`Width::join`], [`Width::map`]) and model run, where the grant is
 //! re-checked against the live load ([`Gauge`], [`Width::cores`]), so a frame that started alone
-//! narrows down the moment a second one starts. Nothing here is per-thread state.
+//! narrows down at its next split or model run after a second frame starts (a model run
+//! already under way finishes as wide as it began). Nothing here is per-thread state.
 //!
 //! The pieces of a frame run on scoped threads of this frame only, never on a shared
 //! work-stealing pool: a thread waiting for its frame's pieces never picks up another frame's

@@ -150,7 +150,7 @@ fn gradient_jpeg(w: usize, h: usize) -> Vec<u8> {
 fn plan_builds(server: &TestServer) -> u64 {
     let (_, body) = crate::support::http_status(server, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
     body.lines()
-        .find_map(|l| l.strip_prefix("framewire_plan_builds "))
+        .find_map(|l| l.strip_prefix("framewire_plan_builds_total "))
         .and_then(|v| v.trim().parse().ok())
         .expect("plan_builds metric")
 }

@@ -103,6 +103,14 @@ fn labels_file_overrides_the_export_names_and_limits_apply() {
     let got = d.detect(&decode_rgb(&bytes, &info, 1).unwrap(), 0.5).unwrap();
     assert_eq!(got.len(), 3, "--max-detections caps the frame");
     assert!(got.iter().all(|d| d.label.starts_with("thing")));
+    // A file with another number of names than the model's classes is refused, naming both.
+    std::fs::write(dir.join("short.txt"), (0..79).map(|i| format!("thing{i}\n")).collect::<String>()).unwrap();
+    let short = DetectorOptions { labels: Some(dir.join("short.txt")), ..DetectorOptions::default() };
+    let e =
+        Detector::load_yolo_with(&Runtime::tract(1), &yolo("yolov8n_op17_cal.onnx"), &models(), &short).unwrap_err();
+    assert!(e.to_string().contains("79 classes, the model has 80"), "{e}");
+    let e = Detector::load_ssd_with(&Runtime::tract(1), &models(), &short).unwrap_err();
+    assert!(e.to_string().contains("79 classes, the model has 80"), "{e}");
     let _ = std::fs::remove_dir_all(dir);
 }
 

@@ -95,7 +95,7 @@ impl Detector {
         let started = Instant::now();
         let model = runtime.load(&path)?;
         let labels = match &options.labels {
-            Some(file) => read_lines(file)?,
+            Some(file) => labels_for(file, Some(ssd::CLASSES))?,
             None => read_lines(&models_dir.join(NAMES_FILE))?,
         };
         let shape = [1, ssd::SIDE, ssd::SIDE, 3];
@@ -153,7 +153,7 @@ impl Detector {
         let out = outs.first().cloned().unwrap_or_default();
         let layout = yolo::layout_for(&out, &meta).map_err(|why| layout_err(path, why))?;
         let labels = match (&options.labels, meta.names, layout.classes()) {
-            (Some(file), _, _) => read_lines(file)?,
+            (Some(file), _, classes) => labels_for(file, classes)?,
             (None, Some(names), Some(c)) if names.len() != c => {
                 return Err(layout_err(
                     path,
@@ -310,6 +310,21 @@ impl Detector {
     fn detection(&self, c: Candidate, bbox: [f32; 4]) -> Detection {
         let label = self.labels.get(c.class_id).cloned().unwrap_or_else(|| format!("class_{}", c.class_id));
         Detection { label, class_id: c.class_id, score: c.score, bbox }
+    }
+}
+
+/// The class names in `file` (`--labels`), one a line, refused when the model's class count is
+/// known (`classes`) and the file names a different number: a shifted or truncated file would
+/// otherwise label every detection wrongly without a word. (An end-to-end export does not say
+/// how many classes it has: any count is taken, and ids beyond it are `class_N`.)
+fn labels_for(file: &Path, classes: Option<usize>) -> Result<Vec<String>, ModelError> {
+    let labels = read_lines(file)?;
+    match classes {
+        Some(c) if labels.len() != c => Err(layout_err(
+            file,
+            format!("--labels names {} classes, the model has {c} (one name a line, line N = class N)", labels.len()),
+        )),
+        _ => Ok(labels),
     }
 }
 

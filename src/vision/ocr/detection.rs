@@ -110,19 +110,28 @@ pub fn db_postprocess(map: &[f32], map_w: usize, map_h: usize, frame_w: usize, f
         }
         out.push(TextQuad { points: b2, score: score as f32 });
     }
-    // Reading order: stable sort by the first corner (y, x), then the reference's 10 px bubble pass.
-    out.sort_by(|a, b| fcmp(a.points[0][1], b.points[0][1]).then_with(|| fcmp(a.points[0][0], b.points[0][0])));
-    for i in 0..out.len().saturating_sub(1) {
+    reading_order(&mut out, |q| q.points[0]);
+    out
+}
+
+/// Sort `items` into the reference's reading order by their first corner (`corner`: the
+/// top-left point): a stable sort by (y, x), then its bubble pass that puts boxes whose
+/// corners are within 10 px vertically (one line) left to right.
+pub fn reading_order<T>(items: &mut [T], corner: impl Fn(&T) -> [f32; 2]) {
+    items.sort_by(|a, b| {
+        let (a, b) = (corner(a), corner(b));
+        fcmp(a[1], b[1]).then_with(|| fcmp(a[0], b[0]))
+    });
+    for i in 0..items.len().saturating_sub(1) {
         for j in (0..=i).rev() {
-            let (a, b) = (&out[j].points[0], &out[j + 1].points[0]);
+            let (a, b) = (corner(&items[j]), corner(&items[j + 1]));
             if (b[1] - a[1]).abs() < 10.0 && b[0] < a[0] {
-                out.swap(j, j + 1);
+                items.swap(j, j + 1);
             } else {
                 break;
             }
         }
     }
-    out
 }
 
 /// Reference `_mini_box`: min-area rect corners ordered clockwise from top-left, and its short side.

@@ -96,9 +96,9 @@ pub struct TrackConfig {
     pub lost_buffer: u32,
     /// The most tracks (tentative, tracked and lost) alive at once. When it is reached, new
     /// tracks are refused (their detections get `None`) until some die; existing tracks are
-    /// never evicted for a newcomer. Default 256: far above what a frame shows (the detector
-    /// reports at most 100 boxes), so only a flood of spurious objects reaches it, and it
-    /// bounds a session's memory and per-update work.
+    /// never evicted for a newcomer. Default 256: above the SSD's 100 detections a frame and far
+    /// above what a camera scene shows (a YOLO export may report up to 300), so in practice only
+    /// a flood of spurious objects reaches it; it bounds a session's memory and per-update work.
     pub max_tracks: usize,
 }
 
