@@ -14,11 +14,11 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use ndarray::ArrayD;
-use parking_lot::RwLock;
+
 use tract_linalg::multithread::{multithread_tract_scope, Executor};
 use tract_onnx::prelude::*;
 use tract_onnx::tract_hir::infer::Factoid;
@@ -27,12 +27,21 @@ use tract_onnx::tract_hir::internal::DimLike;
 use super::{run_err, Model, ModelError};
 use crate::vision::parallel::Width;
 
-/// Most plan cache entries per model (one plan per input shape); shapes beyond get a one-off plan. Callers
-/// keep the shapes they ask for to a small set (the text detector snaps its sizes), so in
-/// practice every plan is built once.
-pub const MAX_PLANS: usize = 64;
+/// Most plan cache entries per model (one plan per input shape). Sized to the snap grid: the
+/// text detector snaps each side to one of at most 11 values up to `--ocr-max-side`'s largest
+/// allowed 2048 (`ocr::plan_side`), so at most 121 shapes, and the other models use a handful.
+/// Beyond it the least recently used entry is evicted (and rebuilt if asked for again), so an
+/// unusual shape costs one build, never one build per frame.
+pub const MAX_PLANS: usize = 128;
 
 type Plan = Arc<TypedRunnableModel>;
+
+/// A plan cache entry: built once by the first caller (others asking for the same shape wait
+/// for that build, and only they), and when it was last used.
+struct Entry {
+    plan: Arc<OnceLock<Result<Plan, String>>>,
+    last_used: u64,
+}
 
 /// tract, with the executor a lone frame's runs split their matrix products over.
 #[derive(Debug, Clone)]
@@ -57,9 +66,17 @@ impl TractEngine {
 pub struct TractModel {
     path: PathBuf,
     model: InferenceModel,
-    plans: RwLock<HashMap<Vec<usize>, Plan>>,
-    /// Held while a plan is built: two misses of one shape build it once (single flight).
-    building: parking_lot::Mutex<()>,
+    /// The plan cache. Its lock is held only to look an entry up or add one, never while a plan
+    /// is built: a build holds its own entry's cell (single flight per shape), so a caller of a
+    /// built plan, or of another shape, never waits behind it.
+    plans: parking_lot::Mutex<HashMap<Vec<usize>, Entry>>,
+    /// Plan cache capacity ([`MAX_PLANS`]).
+    capacity: usize,
+    /// Lookups so far (the LRU clock).
+    ticks: AtomicU64,
+    /// Tests: a build of this shape waits for this gate first.
+    #[cfg(test)]
+    gate: parking_lot::Mutex<Option<(Vec<usize>, crossbeam_channel::Receiver<()>)>>,
     /// Plans built so far.
     builds: AtomicU64,
     executor: Option<Executor>,
@@ -77,8 +94,11 @@ impl TractModel {
         Ok(TractModel {
             path: path.to_path_buf(),
             model,
-            plans: RwLock::new(HashMap::new()),
-            building: parking_lot::Mutex::new(()),
+            plans: parking_lot::Mutex::new(HashMap::new()),
+            capacity: MAX_PLANS,
+            ticks: AtomicU64::new(0),
+            #[cfg(test)]
+            gate: parking_lot::Mutex::new(None),
             builds: AtomicU64::new(0),
             executor,
         })
@@ -93,28 +113,51 @@ impl TractModel {
             .map_err(load_err(&self.path))
     }
 
+    /// A smaller plan cache (tests).
+    pub fn with_plan_capacity(mut self, capacity: usize) -> TractModel {
+        self.capacity = capacity.max(1);
+        self
+    }
+
     fn plan(&self, shape: &[usize]) -> Result<Plan, ModelError> {
-        if let Some(p) = self.plans.read().get(shape) {
-            return Ok(Arc::clone(p));
-        }
-        let _building = self.building.lock();
-        // Another caller may have built it while this one waited.
-        if let Some(p) = self.plans.read().get(shape) {
-            return Ok(Arc::clone(p));
-        }
-        let started = Instant::now();
-        let plan = self.build(shape)?;
-        self.builds.fetch_add(1, Ordering::Relaxed);
-        let mut plans = self.plans.write();
-        if plans.len() < MAX_PLANS {
-            plans.insert(shape.to_vec(), Arc::clone(&plan));
+        let tick = self.ticks.fetch_add(1, Ordering::Relaxed);
+        let cell = {
+            let mut plans = self.plans.lock();
+            let cell = match plans.get_mut(shape) {
+                Some(e) => {
+                    e.last_used = tick;
+                    Arc::clone(&e.plan)
+                }
+                None => {
+                    if plans.len() >= self.capacity {
+                        // Evict the least recently used entry; a caller still holding its cell
+                        // (building or running it) keeps it alive until done.
+                        let oldest = plans.iter().min_by_key(|(_, e)| e.last_used).map(|(k, _)| k.clone());
+                        if let Some(k) = oldest {
+                            plans.remove(&k);
+                        }
+                    }
+                    let cell = Arc::new(OnceLock::new());
+                    plans.insert(shape.to_vec(), Entry { plan: Arc::clone(&cell), last_used: tick });
+                    cell
+                }
+            };
+            cell
+        };
+        let built = cell.get_or_init(|| {
+            #[cfg(test)]
+            self.wait_at_gate(shape);
+            let started = Instant::now();
+            let plan = self.build(shape).map_err(|e| e.to_string());
+            self.builds.fetch_add(1, Ordering::Relaxed);
             log::debug!(
                 "built tract plan {shape:?} for {} in {:.2} s",
                 self.path.display(),
                 started.elapsed().as_secs_f64()
             );
-        }
-        Ok(plan)
+            plan
+        });
+        built.clone().map_err(|why| ModelError::Load { path: self.path.clone(), why })
     }
 }
 
@@ -164,5 +207,84 @@ impl Model for TractModel {
         }
         .map_err(run_err)?;
         outputs.iter().map(|t| Ok(t.to_plain_array_view::<f32>().map_err(run_err)?.to_owned())).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text_detector() -> TractModel {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/ppocrv6_tiny_det.onnx");
+        TractModel::load(&path, None).expect("the shipped text detector loads")
+    }
+
+    impl TractModel {
+        /// Whether the cache holds `shape`, and whether its plan is built.
+        fn cached(&self, shape: &[usize]) -> Option<bool> {
+            self.plans.lock().get(shape).map(|e| e.plan.get().is_some())
+        }
+    }
+
+    #[test]
+    fn the_plan_cache_evicts_the_least_recently_used_and_builds_each_shape_once() {
+        let m = text_detector().with_plan_capacity(3);
+        let s = |h: usize, w: usize| [1, 3, h, w];
+        for shape in [s(32, 32), s(32, 64), s(64, 32)] {
+            m.prepare(&shape).expect("plan");
+        }
+        assert_eq!(m.plans_built(), 3);
+        m.prepare(&s(32, 32)).expect("plan");
+        assert_eq!(m.plans_built(), 3, "cached");
+        m.prepare(&s(64, 64)).expect("plan"); // full: evicts (32, 64), the least recently used
+        assert_eq!(m.plans_built(), 4);
+        assert_eq!(m.cached(&s(32, 64)), None);
+        for shape in [s(32, 32), s(64, 32), s(64, 64)] {
+            m.prepare(&shape).expect("plan");
+        }
+        assert_eq!(m.plans_built(), 4, "the recent ones stay");
+        m.prepare(&s(32, 64)).expect("plan");
+        assert_eq!(m.plans_built(), 5, "an evicted shape is built again, once");
+    }
+
+    impl TractModel {
+        pub(super) fn wait_at_gate(&self, shape: &[usize]) {
+            let gate = self.gate.lock().as_ref().filter(|(s, _)| s == shape).map(|(_, g)| g.clone());
+            if let Some(g) = gate {
+                let _ = g.recv();
+            }
+        }
+    }
+
+    #[test]
+    fn a_plan_being_built_blocks_no_other_shape() {
+        let m = Arc::new(text_detector());
+        let (open, gate) = crossbeam_channel::bounded::<()>(0);
+        let big = [1, 3, 960, 960];
+        *m.gate.lock() = Some((big.to_vec(), gate));
+        let builder = {
+            let m = Arc::clone(&m);
+            std::thread::spawn(move || m.prepare(&big).map(|_| ()))
+        };
+        // The big plan's build has begun (its entry exists) and is held at the gate ...
+        let t = Instant::now();
+        while m.cached(&big).is_none() && t.elapsed() < std::time::Duration::from_secs(30) {
+            std::thread::yield_now();
+        }
+        assert_eq!(m.cached(&big), Some(false));
+        // ... and another shape is built meanwhile (with one model-wide build lock it would
+        // wait for the big one, which waits for the gate: the receive below would time out).
+        let (done_tx, done) = crossbeam_channel::bounded(1);
+        {
+            let m = Arc::clone(&m);
+            std::thread::spawn(move || done_tx.send(m.prepare(&[1, 3, 64, 64]).map(|_| ())));
+        }
+        let other = done.recv_timeout(std::time::Duration::from_secs(120)).expect("another shape is not blocked");
+        other.expect("plan");
+        assert_eq!(m.cached(&big), Some(false), "the big one is still held");
+        drop(open); // release the gate
+        builder.join().expect("builder thread").expect("big plan");
+        m.prepare(&big).expect("plan");
+        assert_eq!(m.plans_built(), 2, "each shape built once");
     }
 }
