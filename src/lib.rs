@@ -80,6 +80,25 @@ pub fn build_scheduler(config: &config::Config) -> Result<scheduler::Scheduler, 
     log_load(text_detector.report());
     let recognizer = TextRecognizer::load(&runtime, &config.models)?;
     log_load(recognizer.report());
+    if config.threads > 1 {
+        // Going wide must never lose: time each model both ways on this machine (#19.15).
+        let choices = [
+            (detector.report().family, detector.choose_width(config.threads)?),
+            (text_detector.report().family, text_detector.choose_width(config.threads)?),
+            (recognizer.report().family, recognizer.choose_width(config.threads)?),
+        ];
+        for (family, choice) in choices {
+            if let Some(c) = choice {
+                log::info!(
+                    "width: {family} on 1 core {:.1} ms, on {} cores {:.1} ms: runs {} when a frame is alone",
+                    c.narrow_ms,
+                    config.threads,
+                    c.wide_ms,
+                    if c.wide { "wide" } else { "narrow" }
+                );
+            }
+        }
+    }
     let ocr = vision::OcrSettings { max_side: config.ocr_max_side, max_lines: config.ocr_max_lines };
     let settings = vision::Settings { min_score: config.min_score, ocr, scaled_decode: config.scaled_decode };
     let processor = Arc::new(vision::VisionPipeline::new(detector, text_detector, recognizer, settings));

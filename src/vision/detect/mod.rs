@@ -15,7 +15,7 @@ use ndarray::ArrayD;
 use crate::vision::analysis::{Detection, DetectorInfo};
 use crate::vision::image::RgbImage;
 use crate::vision::parallel::Width;
-use crate::vision::runtime::{read_lines, run_err, LoadReport, Model, ModelError, Runtime};
+use crate::vision::runtime::{read_lines, run_err, LoadReport, Model, ModelError, Runtime, WidthChoice};
 
 pub mod nms;
 pub mod preprocess;
@@ -202,6 +202,12 @@ impl Detector {
     /// Plans its engine built for it so far.
     pub fn plans_built(&self) -> u64 {
         self.model.plans_built()
+    }
+
+    /// Time a run on its start-up input narrow and with `cores` cores; from now on it runs wide
+    /// only where that was faster (see [`crate::vision::runtime::width`]).
+    pub fn choose_width(&self, cores: usize) -> Result<Option<WidthChoice>, ModelError> {
+        self.model.choose_width(&self.report.input_shape, cores)
     }
 
     /// What `session_started` says about this detector.

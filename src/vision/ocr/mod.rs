@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use crate::vision::detect::tensor;
 use crate::vision::parallel::Width;
-use crate::vision::runtime::{read_lines, LoadReport, Model, ModelError, Runtime};
+use crate::vision::runtime::{read_lines, LoadReport, Model, ModelError, Runtime, WidthChoice};
 
 pub mod detection;
 pub mod recognition;
@@ -74,6 +74,12 @@ impl TextDetector {
     /// Plans its engine built for it so far.
     pub fn plans_built(&self) -> u64 {
         self.model.plans_built()
+    }
+
+    /// Time a run on its start-up input narrow and with `cores` cores; from now on it runs wide
+    /// only where that was faster (see [`crate::vision::runtime::width`]).
+    pub fn choose_width(&self, cores: usize) -> Result<Option<WidthChoice>, ModelError> {
+        self.model.choose_width(&self.report.input_shape, cores)
     }
 
     /// Run on a `[1,3,h,w]` input, as wide as `width` allows; returns the `h×w` text
@@ -171,6 +177,12 @@ impl TextRecognizer {
     /// Plans its engine built for it so far.
     pub fn plans_built(&self) -> u64 {
         self.model.plans_built()
+    }
+
+    /// Time a run on its start-up input narrow and with `cores` cores; from now on it runs wide
+    /// only where that was faster (see [`crate::vision::runtime::width`]).
+    pub fn choose_width(&self, cores: usize) -> Result<Option<WidthChoice>, ModelError> {
+        self.model.choose_width(&self.report.input_shape, cores)
     }
 
     /// The dictionary (index 0 of the model's classes is the CTC blank, not in here).

@@ -17,6 +17,9 @@ use crate::vision::parallel::Width;
 
 pub mod onnxruntime;
 pub mod tract;
+pub mod width;
+
+pub use width::WidthChoice;
 
 /// A model could not be loaded or run.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +70,13 @@ pub trait Model: Send + Sync {
     /// Plans built for this model so far (an engine with a plan per input shape; else 0).
     fn plans_built(&self) -> u64 {
         0
+    }
+
+    /// Time runs on `shape` narrow and with `cores` cores, and from now on run wide only if
+    /// that was faster ([`width`]); `None` when nothing was measured (one core, or a model that
+    /// does not choose).
+    fn choose_width(&self, _shape: &[usize], _cores: usize) -> Result<Option<WidthChoice>, ModelError> {
+        Ok(None)
     }
 }
 
@@ -123,10 +133,11 @@ impl Runtime {
         if !path.is_file() {
             return Err(ModelError::Missing(path.to_path_buf()));
         }
-        match self {
-            Runtime::Tract(t) => Ok(Box::new(t.load(path)?)),
-            Runtime::OnnxRuntime(o) => Ok(Box::new(o.load(path)?)),
-        }
+        let model: Box<dyn Model> = match self {
+            Runtime::Tract(t) => Box::new(t.load(path)?),
+            Runtime::OnnxRuntime(o) => Box::new(o.load(path)?),
+        };
+        Ok(Box::new(width::Measured::new(model)))
     }
 
     /// Which engine this is.
