@@ -155,20 +155,23 @@ fn plan_builds(server: &TestServer) -> u64 {
         .expect("plan_builds metric")
 }
 
-/// Frame sizes a client chooses cannot make the (tract) server build a plan per frame: the text
-/// detector's input snaps to a small fixed set of sizes, each plan is built once, and an
-/// uncommon size that came back later is answered from the plan it built the first time.
+/// Frame sizes a client chooses cannot make the (tract) server build a plan per frame: each
+/// size's plan is built once (at its exact size while `MAX_EXACT_PLANS` allows, else snapped to a
+/// small fixed set of sizes), and an uncommon size that came back later is answered from the
+/// plan it built the first time.
 #[test]
 fn client_chosen_sizes_build_each_text_detector_plan_once() {
     // Its own models: the shared scheduler's plans are built by other tests at the same time.
     let own = std::sync::Arc::new(framewire::build_scheduler(&crate::support::config()).expect("models load"));
     let server = TestServer::start_with(crate::support::config(), own);
     let mut c = server.client_at("/ws/video/stream?pipeline=ocr");
+    let at_start = plan_builds(&server);
     let sizes: Vec<(usize, usize)> = (0..20).map(|i| (480 + 16 * i, 360 + 12 * i)).collect();
     for &(w, h) in &sizes {
         assert!(matches!(c.round_trip(&gradient_jpeg(w, h)), Msg::Result { .. }), "{w}x{h}");
     }
     let after_first_pass = plan_builds(&server);
+    assert!(after_first_pass - at_start <= sizes.len() as u64, "at most one build per new size");
     let snapped: std::collections::BTreeSet<(usize, usize)> = sizes
         .iter()
         .map(|&(w, h)| {

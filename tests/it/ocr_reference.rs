@@ -1,5 +1,7 @@
 //! End-to-end pin of the OCR geometry against the Python reference: the server's text quads on
-//! the four text frames must be the reference's (`ocr_ref.py`, onnxruntime + cv2 + pyclipper).
+//! the four text frames, and on the same frames resized to sizes off the text detector's snap
+//! grid (`tests/fixtures/offgrid/`: where tract pads its input to a planned size), must be the
+//! reference's (`ocr_ref.py`, onnxruntime + cv2 + pyclipper), on every engine.
 //!
 //! Why: `tests/it/cv.rs` proves each OpenCV / pyclipper port exact in isolation; this proves
 //! the whole chain (JPEG decode, resize, DB post-process, unclip, min-area rect, rounding) lands
@@ -17,7 +19,7 @@ use framewire::protocol::PipelineKind;
 use framewire::vision::jpeg::{validate, Limits};
 use serde_json::Value;
 
-use crate::support::{fixture, scheduler};
+use crate::support::{engines, fixture, scheduler_on};
 
 struct RefLine {
     text: String,
@@ -27,7 +29,7 @@ struct RefLine {
 fn reference() -> Vec<(String, Vec<RefLine>)> {
     let v: Value = serde_json::from_slice(&fixture("ocr_reference_quads.json")).expect("ocr_reference_quads.json");
     let frames = v["frames"].as_object().expect("frames");
-    assert_eq!(frames.len(), 4, "the four text frames");
+    assert_eq!(frames.len(), 8, "the four text frames and their four off-grid resizes");
     frames
         .iter()
         .map(|(name, lines)| {
@@ -61,17 +63,28 @@ fn max_dev(a: &[[f32; 2]; 4], b: &[[f32; 2]; 4]) -> f32 {
 
 #[test]
 fn ocr_quads_match_the_python_reference_within_1px() {
-    let sched = scheduler();
+    let mut bad = Vec::new();
+    for engine in engines() {
+        bad.extend(differences(engine));
+    }
+    assert!(bad.is_empty(), "OCR quads differ from the Python reference:\n  {}", bad.join("\n  "));
+}
+
+/// What `engine` answers differently from the reference, one line per difference.
+fn differences(engine: framewire::vision::runtime::EngineKind) -> Vec<String> {
+    let sched = scheduler_on(engine);
     let mut bad = Vec::new();
     for (name, want) in reference() {
-        let bytes = fixture(&name);
+        let name_on = format!("{name} ({})", engine.as_str());
+        let name = name.as_str();
+        let bytes = fixture(name);
         let info = validate(&bytes, &Limits::default()).unwrap_or_else(|e| panic!("{name}: invalid JPEG: {e:?}"));
         let r =
             sched.process_now(&bytes, &info, PipelineKind::Ocr).unwrap_or_else(|e| panic!("{name}: OCR failed: {e:?}"));
         let texts = r.result.texts.unwrap_or_else(|| panic!("{name}: no texts in an OCR result"));
         let ours: Vec<(&str, [[f32; 2]; 4])> = texts.iter().map(|t| (t.text.as_str(), t.polygon)).collect();
         if ours.len() != want.len() {
-            bad.push(format!("{name}: {} lines, the reference has {}: ours {ours:?}", ours.len(), want.len()));
+            bad.push(format!("{name_on}: {} lines, the reference has {}: ours {ours:?}", ours.len(), want.len()));
         }
         // One-to-one: each reference quad claims the first unused quad of ours within 1 px.
         let mut used = vec![false; ours.len()];
@@ -80,7 +93,7 @@ fn ocr_quads_match_the_python_reference_within_1px() {
                 Some(i) => {
                     used[i] = true;
                     // Shown with --nocapture: how far from exact each line is (0 = identical).
-                    eprintln!("{name}: {:?}: corners off by at most {} px", w.text, max_dev(&ours[i].1, &w.quad));
+                    eprintln!("{name_on}: {:?}: corners off by at most {} px", w.text, max_dev(&ours[i].1, &w.quad));
                 }
                 None => {
                     let nearest = ours
@@ -89,10 +102,13 @@ fn ocr_quads_match_the_python_reference_within_1px() {
                         .min_by(|a, b| a.0.total_cmp(&b.0))
                         .map(|(d, o)| format!("nearest {:?} {:?} (off by {d} px)", o.0, o.1))
                         .unwrap_or_else(|| "no quads at all".into());
-                    bad.push(format!("{name}: reference {:?} {:?} not matched within 1 px; {nearest}", w.text, w.quad));
+                    bad.push(format!(
+                        "{name_on}: reference {:?} {:?} not matched within 1 px; {nearest}",
+                        w.text, w.quad
+                    ));
                 }
             }
         }
     }
-    assert!(bad.is_empty(), "OCR quads differ from the Python reference:\n  {}", bad.join("\n  "));
+    bad
 }

@@ -4,6 +4,7 @@
 //! [`Model`], whichever engine that is.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use crate::vision::detect::tensor;
@@ -34,13 +35,25 @@ pub fn plan_side(n: usize) -> usize {
     PLAN_SIDES.iter().copied().find(|&s| s >= n).unwrap_or(n)
 }
 
+/// Exact-size text detector plans an engine with a plan per shape builds beyond those it
+/// prepared at start-up, for the life of the process. Padding an input to a [`PLAN_SIDES`] size
+/// changes the answer near the padded edges (up to 6 px on a 450×300 frame: the network's
+/// receptive field sees the padding where the reference sees its border), so a frame is run at
+/// its exact size whenever that plan exists or may still be built; past this budget new sizes
+/// are padded to the snap grid (at most 121 plans), so clients choosing sizes cannot make the
+/// server build without bound. A fleet of cameras has a few sizes: 32 is plenty.
+pub const MAX_EXACT_PLANS: usize = 32;
+
 /// The PP-OCRv6 tiny text detector (DB); any input size that is a multiple of 32. An engine
-/// with fixed-shape plans runs it at the [`PLAN_SIDES`] sizes (padding the input), the common
-/// camera sizes built at start-up, others once on first use.
+/// with fixed-shape plans runs it at the frame's exact input size while [`MAX_EXACT_PLANS`]
+/// allows, else at the [`PLAN_SIDES`] size that covers it (padding the input); the common
+/// camera sizes are built at start-up, others once on first use.
 pub struct TextDetector {
     model: Box<dyn Model>,
-    /// Pad inputs to [`PLAN_SIDES`] (an engine with a plan per shape).
+    /// An engine with a plan per shape: exact plans are budgeted, others padded.
     snap: bool,
+    /// Exact-size plans that may still be built ([`MAX_EXACT_PLANS`]).
+    exact_left: AtomicUsize,
     report: LoadReport,
 }
 
@@ -59,11 +72,11 @@ impl TextDetector {
         // An engine that takes any shape as it comes needs nothing built ahead.
         let snap = runtime.plans_per_shape();
         for &(w, h) in sizes.iter().filter(|_| snap) {
-            model.prepare(&[1, 3, plan_side(h), plan_side(w)])?;
+            model.prepare(&[1, 3, h, w])?;
         }
         let input_shape = sizes.first().map_or(vec![], |&(w, h)| vec![1, 3, h, w]);
         let report = LoadReport { path, input_shape, load_time: started.elapsed(), family: "ppocr-det" };
-        Ok(TextDetector { model, snap, report })
+        Ok(TextDetector { model, snap, exact_left: AtomicUsize::new(MAX_EXACT_PLANS), report })
     }
 
     /// What was loaded and how long it took.
@@ -82,10 +95,24 @@ impl TextDetector {
         self.model.choose_width(&self.report.input_shape, cores)
     }
 
+    /// At most `n` exact-size plans from now on (tests; the server's is [`MAX_EXACT_PLANS`]).
+    pub fn with_exact_budget(self, n: usize) -> TextDetector {
+        self.exact_left.store(n, Ordering::Relaxed);
+        self
+    }
+
+    /// Whether a `w × h` input runs at its exact size: always on an engine without plans; on
+    /// one with plans, when the plan exists or the budget allows building it.
+    fn exact(&self, w: usize, h: usize) -> bool {
+        !self.snap
+            || self.model.has_plan(&[1, 3, h, w])
+            || self.exact_left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1)).is_ok()
+    }
+
     /// Run on a `[1,3,h,w]` input, as wide as `width` allows; returns the `h×w` text
     /// probability map.
     pub fn run(&self, input: Vec<f32>, w: usize, h: usize, width: &Width) -> Result<Vec<f32>, ModelError> {
-        let (pw, ph) = if self.snap { (plan_side(w), plan_side(h)) } else { (w, h) };
+        let (pw, ph) = if self.exact(w, h) { (w, h) } else { (plan_side(w), plan_side(h)) };
         let input = if (pw, ph) == (w, h) { input } else { pad(&input, (w, h), (pw, ph)) };
         let outputs = self.model.run(tensor(&[1, 3, ph, pw], input)?, width)?;
         let map = outputs.into_iter().next().map(into_vec).unwrap_or_default();
@@ -234,5 +261,20 @@ mod tests {
                 0., 0.
             ]
         );
+    }
+
+    #[test]
+    fn exact_sizes_until_the_budget_then_the_snap_grid() {
+        let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+        let d = TextDetector::load(&Runtime::tract(1), &models, &[]).expect("loads").with_exact_budget(1);
+        let run = |w: usize, h: usize| d.run(vec![0.0; 3 * w * h], w, h, &Width::narrow()).expect("runs").len();
+        assert_eq!(run(448, 288), 448 * 288, "the map is always the input's size");
+        assert_eq!(d.plans_built(), 1, "exact: its own plan");
+        assert_eq!(run(416, 288), 416 * 288);
+        assert_eq!(d.plans_built(), 2, "budget spent: padded to 480x320, built once");
+        assert_eq!(run(416, 256), 416 * 256);
+        assert_eq!(d.plans_built(), 2, "another size on the same grid point: no build");
+        run(448, 288);
+        assert_eq!(d.plans_built(), 2, "an exact plan that exists is used");
     }
 }

@@ -72,6 +72,11 @@ pub trait Model: Send + Sync {
         0
     }
 
+    /// Whether a run on `shape` needs no plan built first (an engine without plans: always).
+    fn has_plan(&self, _shape: &[usize]) -> bool {
+        true
+    }
+
     /// Time runs on `shape` narrow and with `cores` cores, and from now on run wide only if
     /// that was faster ([`width`]); `None` when nothing was measured (one core, or a model that
     /// does not choose).

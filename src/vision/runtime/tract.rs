@@ -27,12 +27,13 @@ use tract_onnx::tract_hir::internal::DimLike;
 use super::{run_err, Model, ModelError};
 use crate::vision::parallel::Width;
 
-/// Most plan cache entries per model (one plan per input shape). Sized to the snap grid: the
-/// text detector snaps each side to one of at most 11 values up to `--ocr-max-side`'s largest
-/// allowed 2048 (`ocr::plan_side`), so at most 121 shapes, and the other models use a handful.
+/// Most plan cache entries per model (one plan per input shape). Sized to what the text
+/// detector can ask for: at most `ocr::MAX_EXACT_PLANS` (32) exact sizes, then sides snapped to
+/// one of at most 11 values up to `--ocr-max-side`'s largest allowed 2048 (`ocr::plan_side`),
+/// so at most 121 padded shapes; the other models use a handful.
 /// Beyond it the least recently used entry is evicted (and rebuilt if asked for again), so an
 /// unusual shape costs one build, never one build per frame.
-pub const MAX_PLANS: usize = 128;
+pub const MAX_PLANS: usize = 160;
 
 type Plan = Arc<TypedRunnableModel>;
 
@@ -191,6 +192,10 @@ impl Model for TractModel {
 
     fn plans_built(&self) -> u64 {
         self.builds.load(Ordering::Relaxed)
+    }
+
+    fn has_plan(&self, shape: &[usize]) -> bool {
+        self.plans.lock().get(shape).is_some_and(|e| e.plan.get().is_some_and(Result::is_ok))
     }
 
     fn metadata(&self, key: &str) -> Option<String> {

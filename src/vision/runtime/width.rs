@@ -87,6 +87,10 @@ impl Model for Measured {
         self.inner.plans_built()
     }
 
+    fn has_plan(&self, shape: &[usize]) -> bool {
+        self.inner.has_plan(shape)
+    }
+
     fn choose_width(&self, shape: &[usize], cores: usize) -> Result<Option<WidthChoice>, ModelError> {
         if cores < 2 {
             return Ok(None);
