@@ -120,4 +120,6 @@ fn a_model_that_is_not_a_detector_export_is_refused_with_its_shapes() {
     let e = Detector::load_yolo(&Runtime::tract(1), &models().join("ppocrv6_tiny_det.onnx"), &models()).unwrap_err();
     let msg = e.to_string();
     assert!(msg.contains("ppocrv6_tiny_det.onnx"), "{msg}");
+    assert!(msg.contains("[1, 1, 640, 640]"), "its output shape: {msg}");
+    assert!(msg.contains("[1,N,5+C]") && msg.contains("[1,4+C,N]") && msg.contains("[1,N,6]"), "the layouts: {msg}");
 }
