@@ -19,8 +19,8 @@ use crate::vision::parallel::{Gauge, Width};
 
 /// Wide must be at least this much faster (median of the timed runs) to be chosen.
 pub const WIDE_MARGIN: f64 = 0.95;
-/// Timed runs per width (after one warm-up each).
-const RUNS: usize = 3;
+/// Timed runs per width (after one warm-up each), alternating narrow and wide.
+const RUNS: usize = 5;
 
 /// What the start-up measurement found for one model.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -46,16 +46,24 @@ impl Measured {
     }
 }
 
-fn median_ms(model: &dyn Model, shape: &[usize], width: &Width) -> Result<f64, ModelError> {
-    let mut times = Vec::with_capacity(RUNS);
+/// The median times (ms) of [`RUNS`] runs on one core and on `wide`, alternating so that any
+/// drift of the machine (another process, frequency) falls on both alike.
+fn median_ms(model: &dyn Model, shape: &[usize], wide: &Width) -> Result<(f64, f64), ModelError> {
+    let (mut narrow_ms, mut wide_ms) = (Vec::with_capacity(RUNS), Vec::with_capacity(RUNS));
+    let narrow = Width::narrow();
     for _ in 0..RUNS {
-        let input = ArrayD::<f32>::zeros(shape);
-        let t = Instant::now();
-        model.run(input, width)?;
-        times.push(t.elapsed().as_secs_f64() * 1000.0);
+        for (width, times) in [(&narrow, &mut narrow_ms), (wide, &mut wide_ms)] {
+            let input = ArrayD::<f32>::zeros(shape);
+            let t = Instant::now();
+            model.run(input, width)?;
+            times.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
     }
-    times.sort_by(f64::total_cmp);
-    Ok(times[RUNS / 2])
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[RUNS / 2]
+    };
+    Ok((median(narrow_ms), median(wide_ms)))
 }
 
 impl Model for Measured {
@@ -100,8 +108,7 @@ impl Model for Measured {
         // One warm-up each (plans, arenas, thread pools), then alternate so drift hits both.
         self.inner.run(ArrayD::zeros(shape), &narrow)?;
         self.inner.run(ArrayD::zeros(shape), &wide)?;
-        let narrow_ms = median_ms(&*self.inner, shape, &narrow)?;
-        let wide_ms = median_ms(&*self.inner, shape, &wide)?;
+        let (narrow_ms, wide_ms) = median_ms(&*self.inner, shape, &wide)?;
         let choice = WidthChoice { narrow_ms, wide_ms, wide: wide_ms < narrow_ms * WIDE_MARGIN };
         self.wide.store(choice.wide, Ordering::Relaxed);
         Ok(Some(choice))
