@@ -15,7 +15,7 @@ use framewire::scheduler::Scheduler;
 use framewire::session::{Session, SessionContext, SessionState};
 use framewire::vision::jpeg::{decode_rgb, validate, JpegInfo, Limits};
 use framewire::vision::parallel::Width;
-use framewire::vision::{Analysis, FrameOptions, ProcessError, Processed, Processor, StageTimes};
+use framewire::vision::{Analysis, FrameOptions, Outcome, Processed, Processor, StageTimes};
 use framewire::wake::Shutdown;
 use tungstenite::protocol::{Role, WebSocketConfig};
 use tungstenite::WebSocket;
@@ -54,14 +54,7 @@ pub fn decode(data: &[u8]) {
 struct EmptyResultPlumbingStandIn;
 
 impl Processor for EmptyResultPlumbingStandIn {
-    fn process(
-        &self,
-        _: &[u8],
-        info: &JpegInfo,
-        _: PipelineKind,
-        _: &FrameOptions,
-        _: &Width,
-    ) -> Result<Processed, ProcessError> {
+    fn process(&self, _: &[u8], info: &JpegInfo, _: PipelineKind, _: &FrameOptions, _: &Width) -> Outcome {
         let result = Analysis {
             width: info.width,
             height: info.height,

@@ -150,15 +150,9 @@ pub const MAX_OCR_DETECTIONS: usize = 16;
 /// Per-frame work, shared read-only by every frame worker.
 pub trait Processor: Send + Sync + 'static {
     /// Decode and analyse one frame that passed [`jpeg::validate`], with the session's pipeline
-    /// and options, as wide as `width` allows.
-    fn process(
-        &self,
-        frame: &[u8],
-        info: &JpegInfo,
-        kind: PipelineKind,
-        options: &FrameOptions,
-        width: &Width,
-    ) -> Outcome;
+    /// and options (`opts`), as wide as `width` allows.
+    fn process(&self, frame: &[u8], info: &JpegInfo, kind: PipelineKind, opts: &FrameOptions, width: &Width)
+        -> Outcome;
 
     /// The detector it runs, for `session_started` and for checking `classes` before an
     /// upgrade (`None`: a stand-in without one).
@@ -386,14 +380,7 @@ pub fn link_texts(texts: &mut [TextLine], detections: &[Detection]) {
 }
 
 impl Processor for VisionPipeline {
-    fn process(
-        &self,
-        frame: &[u8],
-        info: &JpegInfo,
-        kind: PipelineKind,
-        options: &FrameOptions,
-        width: &Width,
-    ) -> Outcome {
+    fn process(&self, frame: &[u8], info: &JpegInfo, kind: PipelineKind, opts: &FrameOptions, w: &Width) -> Outcome {
         let size = (info.width as usize, info.height as usize);
         // `detect` alone needs no more pixels than the detector's input: decode straight to the
         // smallest DCT-domain scale that still covers it (OCR reads small text at full size).
@@ -404,24 +391,24 @@ impl Processor for VisionPipeline {
         let (img, decode) = timed(|| jpeg::decode_rgb(frame, info, scale));
         let img = img?;
         let mut timings = StageTimes { decode, ..StageTimes::default() };
-        let inside = kind == PipelineKind::DetectOcr && options.ocr == OcrScope::Detections;
+        let inside = kind == PipelineKind::DetectOcr && opts.ocr == OcrScope::Detections;
         let (detections, quads) = match kind {
-            PipelineKind::Detect => (Some(self.detect(&img, size, options, width)?), None),
-            PipelineKind::Ocr => (None, Some(self.find_text(&img, width)?)),
+            PipelineKind::Detect => (Some(self.detect(&img, size, opts, w)?), None),
+            PipelineKind::Ocr => (None, Some(self.find_text(&img, w)?)),
             // OCR inside the detections: the detector first, then the text detector per crop.
-            PipelineKind::DetectOcr if inside => (Some(self.detect(&img, size, options, width)?), None),
+            PipelineKind::DetectOcr if inside => (Some(self.detect(&img, size, opts, w)?), None),
             PipelineKind::DetectOcr => {
                 // The two detectors are independent: side by side while the frame may use two
                 // cores, one after the other when the server is busy.
-                let (d, q) = width.join(|w| self.detect(&img, size, options, w), |w| self.find_text(&img, w));
+                let (d, q) = w.join(|w| self.detect(&img, size, opts, w), |w| self.find_text(&img, w));
                 (Some(d?), Some(q?))
             }
         };
-        let min_score = options.min_score.unwrap_or(self.min_score);
+        let min_score = opts.min_score.unwrap_or(self.min_score);
         let mut low_detections = None;
         let detections = detections.map(|(mut d, ms)| {
             timings.detect = Some(ms);
-            if options.track_low.is_some() {
+            if opts.track_low.is_some() {
                 // Highest score first: the reported ones, then those for the tracker only.
                 let split = d.iter().position(|d| d.score <= min_score).unwrap_or(d.len());
                 low_detections = Some(d.split_off(split));
@@ -431,7 +418,7 @@ impl Processor for VisionPipeline {
         let quads: Option<(Vec<LinkedQuad>, f64)> = match (quads, &detections) {
             (Some((q, ms)), _) => Some((q.into_iter().map(|q| (q, None)).collect(), ms)),
             (None, Some(d)) if inside => {
-                let (q, ms) = self.find_text_in(&img, d, width)?;
+                let (q, ms) = self.find_text_in(&img, d, w)?;
                 Some((q.into_iter().map(|(q, i)| (q, Some(i))).collect(), ms))
             }
             (None, _) => None,
@@ -440,7 +427,7 @@ impl Processor for VisionPipeline {
             Some((quads, ms)) => {
                 timings.ocr_detect = Some(ms);
                 let (only, links): (Vec<TextQuad>, Vec<Option<usize>>) = quads.into_iter().unzip();
-                let (mut lines, ms) = self.read_lines(&img, &only, &links, width)?;
+                let (mut lines, ms) = self.read_lines(&img, &only, &links, w)?;
                 timings.ocr_recognize = Some(ms);
                 if let (Some(d), false) = (&detections, inside) {
                     link_texts(&mut lines, d);

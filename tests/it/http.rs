@@ -8,7 +8,7 @@ use framewire::protocol::PipelineKind;
 use framewire::scheduler::Scheduler;
 use framewire::vision::jpeg::JpegInfo;
 use framewire::vision::parallel::Width;
-use framewire::vision::{FrameOptions, ProcessError, Processed, Processor};
+use framewire::vision::{FrameOptions, Outcome, Processor};
 use serde::Deserialize;
 
 use crate::protocol::Msg;
@@ -175,14 +175,7 @@ struct GatedPlumbingStandIn {
 }
 
 impl Processor for GatedPlumbingStandIn {
-    fn process(
-        &self,
-        _: &[u8],
-        info: &JpegInfo,
-        _: PipelineKind,
-        _: &FrameOptions,
-        _: &Width,
-    ) -> Result<Processed, ProcessError> {
+    fn process(&self, _: &[u8], info: &JpegInfo, _: PipelineKind, _: &FrameOptions, _: &Width) -> Outcome {
         let _ = self.gate.recv();
         Ok(empty_result(info))
     }

@@ -14,7 +14,7 @@ use framewire::protocol::PipelineKind;
 use framewire::scheduler::Scheduler;
 use framewire::vision::jpeg::JpegInfo;
 use framewire::vision::parallel::Width;
-use framewire::vision::{FrameOptions, ProcessError, Processed, Processor};
+use framewire::vision::{FrameOptions, Outcome, Processor};
 use parking_lot::Mutex;
 
 use crate::protocol::Msg;
@@ -46,14 +46,7 @@ struct RecordingPlumbingStandIn {
 }
 
 impl Processor for RecordingPlumbingStandIn {
-    fn process(
-        &self,
-        _: &[u8],
-        info: &JpegInfo,
-        _: PipelineKind,
-        _: &FrameOptions,
-        frame_width: &Width,
-    ) -> Result<Processed, ProcessError> {
+    fn process(&self, _: &[u8], info: &JpegInfo, _: PipelineKind, _: &FrameOptions, frame_width: &Width) -> Outcome {
         let nested = IN_FRAME.replace(true);
         let start = Instant::now();
         let width = frame_width.cores();

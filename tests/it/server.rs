@@ -12,7 +12,7 @@ use framewire::protocol::PipelineKind;
 use framewire::scheduler::Scheduler;
 use framewire::vision::jpeg::JpegInfo;
 use framewire::vision::parallel::Width;
-use framewire::vision::{FrameOptions, ProcessError, Processed, Processor};
+use framewire::vision::{FrameOptions, Outcome, Processor};
 use tungstenite::Message;
 
 use crate::protocol::{Detection, Msg};
@@ -439,14 +439,7 @@ fn shutdown_finishes_the_frame_in_flight_then_closes_1001() {
 struct PanickingPlumbingStandIn;
 
 impl Processor for PanickingPlumbingStandIn {
-    fn process(
-        &self,
-        frame: &[u8],
-        info: &JpegInfo,
-        _: PipelineKind,
-        _: &FrameOptions,
-        _: &Width,
-    ) -> Result<Processed, ProcessError> {
+    fn process(&self, frame: &[u8], info: &JpegInfo, _: PipelineKind, _: &FrameOptions, _: &Width) -> Outcome {
         assert!(frame.len().is_multiple_of(2), "injected panic");
         Ok(empty_result(info))
     }
@@ -475,14 +468,7 @@ fn a_panicking_stage_costs_one_frame_an_internal_error_with_plumbing_stand_in() 
 struct PanicsOnceOnTheConnectionThreadPlumbingStandIn(std::sync::atomic::AtomicBool);
 
 impl Processor for PanicsOnceOnTheConnectionThreadPlumbingStandIn {
-    fn process(
-        &self,
-        _: &[u8],
-        info: &JpegInfo,
-        _: PipelineKind,
-        _: &FrameOptions,
-        _: &Width,
-    ) -> Result<Processed, ProcessError> {
+    fn process(&self, _: &[u8], info: &JpegInfo, _: PipelineKind, _: &FrameOptions, _: &Width) -> Outcome {
         Ok(empty_result(info))
     }
 
