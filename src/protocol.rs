@@ -294,11 +294,11 @@ fn round4(v: f32) -> f32 {
     (v * 10_000.0).round() / 10_000.0
 }
 
-impl From<&vision::Detection> for Detection {
+impl From<vision::Detection> for Detection {
     /// Rounded for the wire; no track fields (the session adds them).
-    fn from(d: &vision::Detection) -> Detection {
+    fn from(d: vision::Detection) -> Detection {
         Detection {
-            label: d.label.clone(),
+            label: d.label,
             class_id: d.class_id,
             score: round4(d.score),
             bbox: d.bbox.map(round1),
@@ -308,11 +308,11 @@ impl From<&vision::Detection> for Detection {
     }
 }
 
-impl From<&vision::TextLine> for TextLine {
+impl From<vision::TextLine> for TextLine {
     /// The score rounded for the wire (the quad's points are whole pixels already); no track.
-    fn from(t: &vision::TextLine) -> TextLine {
+    fn from(t: vision::TextLine) -> TextLine {
         TextLine {
-            text: t.text.clone(),
+            text: t.text,
             score: round4(t.score),
             bbox: t.bbox,
             polygon: t.polygon,
@@ -322,13 +322,14 @@ impl From<&vision::TextLine> for TextLine {
     }
 }
 
-impl From<&vision::Analysis> for FrameResult {
-    fn from(a: &vision::Analysis) -> FrameResult {
+impl From<vision::Analysis> for FrameResult {
+    /// Moves the labels and texts (no copy); the low detections (tracker only) are left out.
+    fn from(a: vision::Analysis) -> FrameResult {
         FrameResult {
             width: a.width,
             height: a.height,
-            detections: a.detections.as_ref().map(|d| d.iter().map(Detection::from).collect()),
-            texts: a.texts.as_ref().map(|t| t.iter().map(TextLine::from).collect()),
+            detections: a.detections.map(|d| d.into_iter().map(Detection::from).collect()),
+            texts: a.texts.map(|t| t.into_iter().map(TextLine::from).collect()),
         }
     }
 }
@@ -373,7 +374,7 @@ mod tests {
             }]),
             low_detections: None,
         };
-        let r = FrameResult::from(&a);
+        let r = FrameResult::from(a.clone());
         let d = &r.detections.as_ref().unwrap()[0];
         assert_eq!(d.bbox, [10.0, 20.1, 300.1, 480.0]);
         assert_eq!(d.score, 0.8765);

@@ -485,10 +485,10 @@ impl<S: Read + Write + AsRawFd> Session<S> {
                 self.window.result(now);
                 // Vision's full-precision result becomes the wire's here (rounded once, in
                 // `protocol`); the tracker works on the exact boxes.
-                let mut result = FrameResult::from(&p.result);
-                if let Some(tracker) = self.tracker.as_mut() {
-                    tracking::annotate(tracker, &p.result, &mut result);
-                }
+                let result = match self.tracker.as_mut() {
+                    Some(tracker) => tracking::annotate(tracker, p.result),
+                    None => FrameResult::from(p.result),
+                };
                 let queue = ms(done.started.duration_since(done.received));
                 let timings = Timings::new(&p.timings, queue, ms(done.finished.duration_since(done.received)));
                 self.ctx.metrics.frame_done(&timings);

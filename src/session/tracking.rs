@@ -11,28 +11,38 @@ use crate::protocol::FrameResult;
 use crate::vision::track::{TrackInput, Tracker};
 use crate::vision::Analysis;
 
-/// Run `tracker` on `analysis`'s detections (full precision) and annotate `result`, the wire's
-/// copy of the same analysis (same detections and lines, in the same order).
-pub fn annotate(tracker: &mut Tracker, analysis: &Analysis, result: &mut FrameResult) {
-    let (Some(found), Some(detections)) = (analysis.detections.as_ref(), result.detections.as_mut()) else { return };
+/// Run `tracker` on `analysis`'s detections (full precision), then turn the analysis into the
+/// wire's result with `track_id` and `track_text` filled in.
+pub fn annotate(tracker: &mut Tracker, analysis: Analysis) -> FrameResult {
+    let Some(found) = analysis.detections.as_ref() else { return FrameResult::from(analysis) };
     // The reported detections first (their ids go on the wire), then the low ones the client
     // never sees.
     let low = analysis.low_detections.iter().flatten();
     let inputs: Vec<TrackInput> =
         found.iter().chain(low).map(|d| TrackInput { bbox: d.bbox, score: d.score, class_id: d.class_id }).collect();
-    for (d, id) in detections.iter_mut().zip(tracker.update(&inputs)) {
+    let mut ids = tracker.update(&inputs);
+    ids.truncate(found.len());
+    let line_ids: Vec<Option<u64>> = analysis
+        .texts
+        .iter()
+        .flatten()
+        .map(|line| {
+            let id = line.detection.and_then(|i| ids.get(i).copied().flatten());
+            if let Some(id) = id {
+                tracker.add_reading(id, &line.text, line.score);
+            }
+            id
+        })
+        .collect();
+    let mut result = FrameResult::from(analysis);
+    for (d, id) in result.detections.iter_mut().flatten().zip(ids) {
         d.track_id = id;
+        d.track_text = id.and_then(|id| tracker.best_reading(id)).map(String::from);
     }
-    let lines = analysis.texts.iter().flatten().zip(result.texts.iter_mut().flatten());
-    for (seen, line) in lines {
-        line.track_id = seen.detection.and_then(|i| detections.get(i)).and_then(|d| d.track_id);
-        if let Some(id) = line.track_id {
-            tracker.add_reading(id, &seen.text, seen.score);
-        }
+    for (line, id) in result.texts.iter_mut().flatten().zip(line_ids) {
+        line.track_id = id;
     }
-    for d in detections.iter_mut() {
-        d.track_text = d.track_id.and_then(|id| tracker.best_reading(id)).map(String::from);
-    }
+    result
 }
 
 #[cfg(test)]
@@ -67,8 +77,7 @@ mod tests {
             if let Some(t) = a.texts.as_mut() {
                 t[0].score = if i == 1 { 0.6 } else { 0.9 };
             }
-            let mut r = FrameResult::from(&a);
-            annotate(&mut t, &a, &mut r);
+            let r = annotate(&mut t, a);
             let (d, texts) = (&r.detections.as_ref().unwrap()[0], r.texts.as_ref().unwrap());
             assert!(d.track_id.is_some());
             id = id.or(d.track_id);
@@ -83,8 +92,7 @@ mod tests {
     fn results_without_detections_are_left_alone() {
         let mut t = Tracker::new(TrackConfig::default());
         let a = Analysis { texts: Some(vec![line("X", None)]), ..Analysis::default() };
-        let mut r = FrameResult::from(&a);
-        annotate(&mut t, &a, &mut r);
+        let r = annotate(&mut t, a);
         assert_eq!(r.texts.unwrap()[0].track_id, None);
         assert!(t.is_empty());
     }
@@ -108,8 +116,7 @@ mod tests {
                 low_detections: Some(if hidden { vec![car] } else { vec![] }),
                 texts: None,
             };
-            let mut r = FrameResult::from(&a);
-            annotate(&mut t, &a, &mut r);
+            let r = annotate(&mut t, a);
             let wire = r.detections.unwrap();
             assert_eq!(wire.len(), usize::from(!hidden), "low detections never reach the wire");
             ids.extend(wire.iter().map(|d| d.track_id));
