@@ -11,9 +11,10 @@
 //! frame running or waiting) may use every core: its two detectors side by side, its text lines
 //! spread, and a lone model's matrix products split (tract) or run on the engine's wide session
 //! (ONNX Runtime); as soon as another frame runs or waits, each frame uses one core, which gives
-//! the most frames per second. Workers are not rayon workers and a frame's pieces run on scoped
-//! threads of that frame, so no thread ever picks up another frame's work while it waits: frames
-//! never nest.
+//! the most frames per second. A frame's pieces run on a fixed set of `threads - 1` helper
+//! threads ([`Helpers`]) while its worker blocks; workers are not helpers and helpers run only
+//! narrow pieces, so no thread ever picks up another frame's work while it waits: frames never
+//! nest.
 //!
 //! A frame whose session is gone (the client disconnected) leaves the queue count at once and is
 //! discarded, undecoded, when a worker reaches it ([`Scheduler::cancel`]).
@@ -28,7 +29,7 @@ use std::time::Instant;
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::vision::jpeg::JpegInfo;
-use crate::vision::parallel::{Gauge, Width};
+use crate::vision::parallel::{Gauge, Helpers, Width};
 use crate::vision::{DetectorInfo, FrameOptions, PipelineKind, ProcessError, Processed, Processor};
 use crate::wake::Waker;
 
@@ -124,6 +125,8 @@ pub struct Scheduler {
     tx: Option<Sender<Work>>,
     workers: Vec<JoinHandle<()>>,
     gauge: Arc<Gauge>,
+    /// What [`Scheduler::process_now`] runs under: a lone frame with the workers' helpers.
+    lone: Arc<Gauge>,
     threads: usize,
     processor: Arc<dyn Processor>,
 }
@@ -142,7 +145,10 @@ impl Scheduler {
         // submits one at a time); the entries cancelled frames leave behind hold no frame (a
         // ticket, a few dozen bytes) and are skipped when reached.
         let (tx, rx) = crossbeam_channel::unbounded::<Work>();
-        let gauge = Arc::new(Gauge::default());
+        // One worker never splits a frame: no helpers then.
+        let helpers = if threads > 1 { Some(Helpers::new(threads)?) } else { None };
+        let gauge = Arc::new(Gauge::new(helpers.clone()));
+        let lone = Arc::new(Gauge::lone(helpers));
         let workers = (0..threads)
             .map(|i| {
                 let (rx, gauge, processor) = (rx.clone(), Arc::clone(&gauge), Arc::clone(&processor));
@@ -151,7 +157,7 @@ impl Scheduler {
                     .spawn(move || worker(rx, gauge, processor, threads))
             })
             .collect::<io::Result<Vec<_>>>()?;
-        Ok(Scheduler { tx: Some(tx), workers, gauge, threads, processor })
+        Ok(Scheduler { tx: Some(tx), workers, gauge, lone, threads, processor })
     }
 
     /// Frame workers.
@@ -207,10 +213,9 @@ impl Scheduler {
     /// Run the processor on the calling thread as a lone frame and wait for it (benches and
     /// tools: the in-process pipeline time, with the width a lone frame gets in the server).
     pub fn process_now(&self, frame: &[u8], info: &JpegInfo, kind: PipelineKind) -> Result<Processed, ProcessError> {
-        let gauge = Arc::new(Gauge::default());
-        gauge.running.store(1, Ordering::Relaxed);
         let options = FrameOptions::default();
-        self.processor.process(frame, info, kind, &options, &Width::granted(self.threads, gauge))
+        let width = Width::granted(self.threads, Arc::clone(&self.lone));
+        self.processor.process(frame, info, kind, &options, &width)
     }
 }
 

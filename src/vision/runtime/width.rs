@@ -8,7 +8,7 @@
 //! that was clearly faster (by [`WIDE_MARGIN`]); the choice is logged.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -103,7 +103,7 @@ impl Model for Measured {
         if cores < 2 {
             return Ok(None);
         }
-        let gauge = Arc::new(Gauge { running: AtomicUsize::new(1), queued: AtomicUsize::new(0) });
+        let gauge = Arc::new(Gauge::lone(None));
         let (narrow, wide) = (Width::narrow(), Width::granted(cores, gauge));
         // One warm-up each (plans, arenas, thread pools), then alternate so drift hits both.
         self.inner.run(ArrayD::zeros(shape), &narrow)?;
@@ -118,6 +118,7 @@ impl Model for Measured {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::AtomicUsize;
     use std::time::Duration;
 
     /// A model stand-in (not a network) that takes `narrow` or `wide` to run and counts the
@@ -156,7 +157,7 @@ mod tests {
             wide: Duration::from_millis(wide_ms),
             wide_runs: Arc::clone(&wide_runs),
         };
-        let gauge = Arc::new(Gauge { running: AtomicUsize::new(1), queued: AtomicUsize::new(0) });
+        let gauge = Arc::new(Gauge::lone(None));
         (Measured::new(Box::new(inner)), Width::granted(2, gauge), wide_runs)
     }
 
