@@ -9,9 +9,10 @@
 //!
 //! Width, per frame and by load (a [`Width`] handed to the frame, [`crate::vision::parallel`]): a frame that is alone (no other
 //! frame running or waiting) may use every core: its two detectors side by side, its text lines
-//! spread, and a lone model's matrix products split (tract) or run on the engine's wide session
-//! (ONNX Runtime); as soon as another frame runs or waits, each frame uses one core, which gives
-//! the most frames per second. A frame's pieces run on a fixed set of `threads - 1` helper
+//! spread, and a lone model's matrix products split (tract; ONNX Runtime's one session per
+//! model spreads over whichever of its pool threads are idle, see its engine); as soon as
+//! another frame runs or waits, each frame asks for one core, which gives the most frames per
+//! second. A frame's pieces run on a fixed set of `threads - 1` helper
 //! threads ([`Helpers`]) while its worker blocks; workers are not helpers and helpers run only
 //! narrow pieces, so no thread ever picks up another frame's work while it waits: frames never
 //! nest.

@@ -51,10 +51,11 @@ fn serve(extra: &[&str]) -> (KillOnDrop, Vec<String>, Lines, String) {
     serve_with(bin(), extra)
 }
 
-/// [`serve`] from a prepared command (a limit set, say).
+/// [`serve`] from a prepared command (a limit set, say); one frame worker unless `extra` says.
 fn serve_with(mut cmd: Command, extra: &[&str]) -> (KillOnDrop, Vec<String>, Lines, String) {
     let child = cmd
-        .args(["serve", "--listen", "127.0.0.1:0", "--threads", "1"])
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(if extra.contains(&"--threads") { &[][..] } else { &["--threads", "1"][..] })
         .args(extra)
         .env("RUST_LOG", "info")
         .stderr(Stdio::piped())
@@ -399,4 +400,44 @@ fn out_of_file_descriptors_the_acceptor_backs_off_and_the_admin_probe_answers() 
     ws.send(Message::Binary(fixture("photo_cat_640x480.jpg"))).unwrap();
     let Message::Text(result) = ws.read().unwrap() else { panic!("result") };
     assert!(result.contains(r#""type":"result""#), "{result}");
+}
+
+/// The resident memory of a process, KiB, from `/proc`.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status.lines().find_map(|l| l.strip_prefix("VmRSS:")).unwrap().trim().trim_end_matches(" kB").parse().unwrap()
+}
+
+/// With ONNX Runtime each model is one session whatever `--threads` (#19.10: it was one per
+/// frame worker plus a wide one, 265 / 490 / 922 MiB at 1 / 2 / 8 threads): a real `serve`
+/// process with 8 threads holds, after 10 frames of one session, at most 15 % more than with
+/// 1 thread. Needs an ONNX Runtime library (CI gives one and requires the test to run).
+#[test]
+fn onnxruntime_rss_with_eight_threads_stays_within_15_percent_of_one() {
+    if !crate::support::engines().contains(&framewire::vision::runtime::EngineKind::OnnxRuntime) {
+        return;
+    }
+    let lib = std::env::var("FRAMEWIRE_ONNXRUNTIME_LIB").or_else(|_| std::env::var("ORT_DYLIB_PATH")).unwrap();
+    let frame = fixture("text_cafe_sign_on_coffee_640x480.jpg");
+    let rss = |threads: &str| {
+        let args =
+            ["--engine", "onnxruntime", "--onnxruntime-lib", &lib, "--threads", threads, "--pipeline", "detect_ocr"];
+        let (child, _log, _lines, url) = serve(&args);
+        let (mut ws, _) = tungstenite::connect(&url).unwrap();
+        let _hello = ws.read().unwrap();
+        for _ in 0..10 {
+            ws.send(Message::binary(frame.clone())).unwrap();
+            loop {
+                match ws.read().unwrap() {
+                    Message::Text(t) if t.contains("\"type\":\"result\"") => break,
+                    Message::Text(t) => assert!(!t.contains("\"error\""), "{t}"),
+                    _ => {}
+                }
+            }
+        }
+        rss_kib(child.0.id())
+    };
+    let (one, eight) = (rss("1"), rss("8"));
+    eprintln!("RSS after 10 frames: --threads 1 {one} KiB, --threads 8 {eight} KiB");
+    assert!(eight as f64 <= one as f64 * 1.15, "--threads 8: {eight} KiB against --threads 1: {one} KiB");
 }

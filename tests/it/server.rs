@@ -510,3 +510,60 @@ fn timings_add_up() {
         m => panic!("{m:?}"),
     }
 }
+
+/// Four sessions sending at once get, frame for frame, what one session alone gets: every
+/// model is one session (ONNX Runtime) or one plan set (tract) run by every frame worker at
+/// once (#19.10), and runs from several threads must not disturb each other. Detections and
+/// the frame's text lines within 1e-3 (a wide run may add in another order).
+/// On every engine.
+#[test]
+fn sessions_at_once_get_what_a_lone_session_gets() {
+    for engine in engines() {
+        sessions_at_once_get_what_a_lone_session_gets_on(engine);
+    }
+}
+
+fn sessions_at_once_get_what_a_lone_session_gets_on(engine: EngineKind) {
+    let server = TestServer::start_on(engine);
+    let frames: Vec<Vec<u8>> = [
+        "photo_coffee_640x480.jpg",
+        "text_cafe_sign_on_coffee_640x480.jpg",
+        "text_garage_sign_on_motorcycle_1280x720.jpg",
+    ]
+    .map(fixture)
+    .into();
+    let answer = |msg: Msg| match msg {
+        Msg::Result { result, .. } => {
+            let d = result.detections.expect("detections");
+            let lines: Vec<String> = result.texts.expect("texts").into_iter().map(|l| l.text).collect();
+            (d, lines)
+        }
+        m => panic!("{engine:?}: expected a result, got {m:?}"),
+    };
+    let path = "/ws/video/stream?pipeline=detect_ocr";
+    let mut lone = server.client_at(path);
+    let want: Vec<_> = frames.iter().map(|f| answer(lone.round_trip(f))).collect();
+    assert!(want.iter().any(|(d, _)| d.len() >= 2), "{engine:?}: a frame with several detections");
+    assert!(want.iter().any(|(_, t)| !t.is_empty()), "{engine:?}: a frame with text");
+    std::thread::scope(|s| {
+        for i in 0..4 {
+            let (server, frames, want, answer) = (&server, &frames, &want, &answer);
+            s.spawn(move || {
+                let mut c = server.client_at(path);
+                for round in 0..3 {
+                    for (k, f) in frames.iter().enumerate() {
+                        let (d, t) = answer(c.round_trip(f));
+                        let (wd, wt) = &want[k];
+                        let at = format!("{engine:?} session {i} round {round} frame {k}");
+                        assert_eq!(&t, wt, "{at}: text");
+                        assert_eq!(labels(&d), labels(wd), "{at}: labels");
+                        for (a, b) in d.iter().zip(wd) {
+                            let close = a.bbox.iter().zip(b.bbox).all(|(x, y)| (x - y).abs() <= 1e-3);
+                            assert!(close && (a.score - b.score).abs() <= 1e-3, "{at}: {a:?} vs {b:?}");
+                        }
+                    }
+                }
+            });
+        }
+    });
+}

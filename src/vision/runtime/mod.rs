@@ -83,6 +83,10 @@ pub trait Model: Send + Sync {
     fn choose_width(&self, _shape: &[usize], _cores: usize) -> Result<Option<WidthChoice>, ModelError> {
         Ok(None)
     }
+
+    /// From now on this model runs `wide` (or narrow) only: an engine that loaded it once per
+    /// width drops the copy it will not use. Called once, after [`Model::choose_width`].
+    fn settle_width(&self, _wide: bool) {}
 }
 
 impl fmt::Debug for dyn Model {

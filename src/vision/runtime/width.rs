@@ -99,6 +99,11 @@ impl Model for Measured {
         self.inner.has_plan(shape)
     }
 
+    fn settle_width(&self, wide: bool) {
+        self.wide.store(wide, Ordering::Relaxed);
+        self.inner.settle_width(wide);
+    }
+
     fn choose_width(&self, shape: &[usize], cores: usize) -> Result<Option<WidthChoice>, ModelError> {
         if cores < 2 {
             return Ok(None);
@@ -111,6 +116,7 @@ impl Model for Measured {
         let (narrow_ms, wide_ms) = median_ms(&*self.inner, shape, &wide)?;
         let choice = WidthChoice { narrow_ms, wide_ms, wide: wide_ms < narrow_ms * WIDE_MARGIN };
         self.wide.store(choice.wide, Ordering::Relaxed);
+        self.inner.settle_width(choice.wide);
         Ok(Some(choice))
     }
 }
