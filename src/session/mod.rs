@@ -34,6 +34,7 @@ use crate::vision::track::Tracker;
 use crate::vision::{FrameOptions, ProcessError};
 use crate::wake::{poll, Shutdown, Waker};
 
+pub mod analytics;
 pub mod slot;
 pub mod state;
 pub mod tracking;

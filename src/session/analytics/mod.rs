@@ -1,0 +1,563 @@
+//! Zones, lines and track events (#18): what happened in front of the camera, computed from a
+//! session's confirmed tracks frame by frame. A pure module in the manner of supervision's
+//! `PolygonZone` / `LineZone`: no sockets, no models, no clock (the caller gives each frame's
+//! index and arrival time); the session owns one [`Analytics`] and nothing here reaches vision.
+//!
+//! - A **zone** is a polygon in frame pixels. A track is *in* it when its anchor point
+//!   ([`Anchor`]: the box's bottom centre by default, as Frigate does, or its centre) is inside
+//!   the polygon; it counts as entered (exited) only after `inertia` observations in a row
+//!   inside (outside), so a box that jitters on an edge is not counted twice. Dwell runs from
+//!   the frame the entry counted to the frame the exit counted.
+//! - A **line** is a segment. A track crosses it when its anchor goes from one side to the other
+//!   *across the segment* (not its infinite extension) between two of its observations, however
+//!   many frames apart (it was hidden, or frames were dropped): once per crossing. An anchor
+//!   exactly on the line is on neither side and counts nothing. Direction: `in` when the anchor
+//!   goes from the line's left to its right as seen in the image looking from its first point
+//!   to its second (y grows downwards): for a line drawn left to right, moving down the image is
+//!   `in`, moving up is `out`.
+//! - **Events** of one frame come in this order: for each observed track by increasing id, its
+//!   `track_started` (first observation), then its zone events in zone order, then its line
+//!   crossings in line order; then `loitering`, zone by zone; then, for each track that ended, its
+//!   `zone_exited` for every zone it was in (at its last observation) and its `track_ended`.
+//!
+//! Cost: one frame is O(tracks × (zones × polygon points + lines)); with the bounds here (32
+//! zones of at most 64 points, 32 lines) and 100 tracks that is ~2 × 10^5 point tests at worst.
+//! Memory: one small state per live track, zone and line; a track's state goes when it ends.
+
+pub mod geometry;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, HashMap};
+
+use geometry::{inside, segments_cross, self_intersects, side, Point};
+
+/// Zones a session may define.
+pub const MAX_ZONES: usize = 32;
+/// Lines a session may define.
+pub const MAX_LINES: usize = 32;
+/// Points of a zone's polygon, at most.
+pub const MAX_POLYGON_POINTS: usize = 64;
+/// Characters of a zone's or line's name, at most.
+pub const MAX_NAME_CHARS: usize = 64;
+/// A zone's `inertia` when not given: two observations in a row.
+pub const DEFAULT_INERTIA: u32 = 2;
+/// The largest `inertia` (observations in a row; more would never let a real object count).
+pub const MAX_INERTIA: u32 = 1_000;
+/// The largest `loiter_s`: a day.
+pub const MAX_LOITER_S: f64 = 86_400.0;
+/// Coordinates may lie outside the frame (a zone that runs off its edge) but not beyond this
+/// many times the largest frame side allowed, either way.
+pub const COORD_FACTOR: f64 = 4.0;
+
+/// Which point of a track's box is tested against zones and lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Anchor {
+    /// The middle of the box's bottom edge: where an object stands on the ground (default).
+    #[default]
+    BottomCenter,
+    /// The box's centre.
+    Center,
+}
+
+impl Anchor {
+    /// The anchor point of `bbox` (`[x1, y1, x2, y2]`).
+    pub fn of(self, bbox: [f32; 4]) -> Point {
+        let [x1, y1, x2, y2] = bbox.map(f64::from);
+        match self {
+            Anchor::BottomCenter => [(x1 + x2) / 2.0, y2],
+            Anchor::Center => [(x1 + x2) / 2.0, (y1 + y2) / 2.0],
+        }
+    }
+
+    /// The name as the wire spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Anchor::BottomCenter => "bottom_center",
+            Anchor::Center => "center",
+        }
+    }
+}
+
+/// A zone as configured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ZoneSpec {
+    /// Unique among the zones, 1 to [`MAX_NAME_CHARS`] characters.
+    pub name: String,
+    /// 3 to [`MAX_POLYGON_POINTS`] points, not crossing itself.
+    pub polygon: Vec<Point>,
+    /// Only tracks of these labels; `None`: every label.
+    pub classes: Option<Vec<String>>,
+    /// Observations in a row inside (outside) before an entry (exit) counts.
+    pub inertia: u32,
+    /// Dwell after which a `loitering` event is sent, once per visit.
+    pub loiter_s: Option<f64>,
+}
+
+/// A counting line as configured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LineSpec {
+    /// Unique among the lines, 1 to [`MAX_NAME_CHARS`] characters.
+    pub name: String,
+    /// Its start and end, apart.
+    pub points: [Point; 2],
+    /// Only tracks of these labels; `None`: every label.
+    pub classes: Option<Vec<String>>,
+}
+
+/// A session's zones, lines and anchor.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Spec {
+    /// At most [`MAX_ZONES`].
+    pub zones: Vec<ZoneSpec>,
+    /// At most [`MAX_LINES`].
+    pub lines: Vec<LineSpec>,
+    /// For every zone and line.
+    pub anchor: Anchor,
+}
+
+/// Why a configuration was refused: the field (as the wire names it, e.g. `zones[1].polygon`)
+/// and why, shown to the client as `"<field>: <why>"`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {why}")]
+pub struct SpecError {
+    /// The offending field.
+    pub field: String,
+    /// What is wrong with it.
+    pub why: String,
+}
+
+fn refuse<T>(field: String, why: impl Into<String>) -> Result<T, SpecError> {
+    Err(SpecError { field, why: why.into() })
+}
+
+impl Spec {
+    /// Check every bound and rule of the zones and lines: counts, names, points (finite, within
+    /// ±[`COORD_FACTOR`] × `max_side`), polygons (3 to 64 points, not crossing themselves),
+    /// lines (two distinct points), `classes` (labels of the detector, `labels`), `inertia` and
+    /// `loiter_s`. The first problem found is the answer.
+    pub fn validate(&self, labels: &[String], max_side: u32) -> Result<(), SpecError> {
+        let limit = COORD_FACTOR * f64::from(max_side);
+        let point_ok = |p: &Point| p.iter().all(|c| c.is_finite() && c.abs() <= limit);
+        let points_why = format!("coordinates must be finite and within ±{limit} px");
+        if self.zones.len() > MAX_ZONES {
+            return refuse("zones".into(), format!("at most {MAX_ZONES} zones"));
+        }
+        if self.lines.len() > MAX_LINES {
+            return refuse("lines".into(), format!("at most {MAX_LINES} lines"));
+        }
+        let names = self.zones.iter().map(|z| (&z.name, "zones")).chain(self.lines.iter().map(|l| (&l.name, "lines")));
+        let mut seen: HashMap<(&str, &str), ()> = HashMap::new();
+        for (i, (name, kind)) in names.enumerate() {
+            let at = if kind == "zones" { i } else { i - self.zones.len() };
+            let field = format!("{kind}[{at}].name");
+            let chars = name.chars().count();
+            if chars == 0 || chars > MAX_NAME_CHARS {
+                return refuse(field, format!("1 to {MAX_NAME_CHARS} characters"));
+            }
+            if name.chars().any(char::is_control) {
+                return refuse(field, "no control characters");
+            }
+            if seen.insert((kind, name.as_str()), ()).is_some() {
+                return refuse(field, format!("the name {name:?} is used twice"));
+            }
+        }
+        let classes_ok = |classes: &Option<Vec<String>>, field: String| match classes {
+            Some(c) if c.is_empty() => refuse(field, "an empty list matches nothing: leave it out for every label"),
+            Some(c) => match c.iter().find(|l| !labels.contains(l)) {
+                Some(l) => refuse(field, format!("unknown label {l:?}")),
+                None => Ok(()),
+            },
+            None => Ok(()),
+        };
+        for (i, z) in self.zones.iter().enumerate() {
+            let field = |f: &str| format!("zones[{i}].{f}");
+            if z.polygon.len() < 3 || z.polygon.len() > MAX_POLYGON_POINTS {
+                return refuse(field("polygon"), format!("3 to {MAX_POLYGON_POINTS} points"));
+            }
+            if !z.polygon.iter().all(point_ok) {
+                return refuse(field("polygon"), points_why.clone());
+            }
+            if self_intersects(&z.polygon) {
+                return refuse(field("polygon"), "the polygon crosses or touches itself");
+            }
+            if polygon_area2(&z.polygon) == 0.0 {
+                return refuse(field("polygon"), "the polygon has no area");
+            }
+            if z.inertia == 0 || z.inertia > MAX_INERTIA {
+                return refuse(field("inertia"), format!("1 to {MAX_INERTIA} frames"));
+            }
+            if let Some(s) = z.loiter_s {
+                if !(s.is_finite() && s > 0.0 && s <= MAX_LOITER_S) {
+                    return refuse(field("loiter_s"), format!("more than 0 and at most {MAX_LOITER_S} seconds"));
+                }
+            }
+            classes_ok(&z.classes, field("classes"))?;
+        }
+        for (i, l) in self.lines.iter().enumerate() {
+            let field = |f: &str| format!("lines[{i}].{f}");
+            if !l.points.iter().all(point_ok) {
+                return refuse(field("points"), points_why.clone());
+            }
+            if l.points[0] == l.points[1] {
+                return refuse(field("points"), "the line has zero length");
+            }
+            classes_ok(&l.classes, field("classes"))?;
+        }
+        Ok(())
+    }
+}
+
+/// Twice the polygon's area (shoelace), unsigned.
+fn polygon_area2(p: &[Point]) -> f64 {
+    let n = p.len();
+    (0..n).map(|i| p[i][0] * p[(i + 1) % n][1] - p[(i + 1) % n][0] * p[i][1]).sum::<f64>().abs()
+}
+
+/// Which way a track crossed a line (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// From the line's left to its right (for a line drawn left to right: downwards).
+    In,
+    /// From its right to its left.
+    Out,
+}
+
+impl Direction {
+    /// The name as the wire spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::In => "in",
+            Direction::Out => "out",
+        }
+    }
+}
+
+/// A confirmed track seen in this frame.
+#[derive(Debug, Clone, Copy)]
+pub struct Observation<'a> {
+    /// The tracker's id.
+    pub track_id: u64,
+    /// The track's label (its class's name).
+    pub label: &'a str,
+    /// Its box in this frame, frame pixels.
+    pub bbox: [f32; 4],
+}
+
+/// A track the tracker removed (lost for too long, or ended by the client), with its final
+/// reading.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ended {
+    /// The tracker's id.
+    pub track_id: u64,
+    /// Its consensus text, if it had any reading.
+    pub text: Option<String>,
+    /// That text's best recognition confidence.
+    pub text_score: Option<f32>,
+}
+
+/// How long a track stayed in a zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Dwell {
+    /// Frame indices from the entry to the exit.
+    pub frames: u64,
+    /// Milliseconds from the entry's frame arrival to the exit's.
+    pub ms: u64,
+}
+
+/// What a frame changed (see the module docs for the order).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// A confirmed track was seen for the first time.
+    TrackStarted { track_id: u64, label: String, frame_index: u64 },
+    /// A track counted as entered a zone.
+    ZoneEntered { zone: String, track_id: u64, label: String, frame_index: u64 },
+    /// A track counted as left a zone, or ended inside it.
+    ZoneExited { zone: String, track_id: u64, label: String, frame_index: u64, dwell: Dwell },
+    /// A track crossed a line.
+    LineCrossed { line: String, direction: Direction, track_id: u64, label: String, frame_index: u64 },
+    /// A track's dwell in a zone passed the zone's `loiter_s` (once a visit).
+    Loitering { zone: String, track_id: u64, label: String, frame_index: u64, dwell_ms: u64 },
+    /// A track ended: its life, its reading, its total dwell per zone it was in and the last
+    /// direction it crossed each line it crossed (both in configuration order).
+    TrackEnded {
+        track_id: u64,
+        label: String,
+        first_frame_index: u64,
+        last_frame_index: u64,
+        frames: u64,
+        text: Option<String>,
+        text_score: Option<f32>,
+        zones: Vec<(String, Dwell)>,
+        lines: Vec<(String, Direction)>,
+    },
+}
+
+/// Who is in a zone now.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ZoneCount {
+    /// Tracks counted inside.
+    pub count: u64,
+    /// The same by label.
+    pub by_label: BTreeMap<String, u64>,
+}
+
+/// Crossings of a line since the session began.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LineCount {
+    /// Crossings `in`.
+    pub r#in: u64,
+    /// Crossings `out`.
+    pub out: u64,
+}
+
+/// One track in one zone.
+#[derive(Debug, Clone, Default)]
+struct InZone {
+    /// Counted inside.
+    inside: bool,
+    /// Observations in a row on the other side of `inside`.
+    streak: u32,
+    /// Frame index and arrival time of the counted entry.
+    since: (u64, u64),
+    /// `loitering` sent for this visit.
+    loitered: bool,
+    /// Over all visits.
+    total: Dwell,
+    visited: bool,
+}
+
+/// One track and one line.
+#[derive(Debug, Clone, Default)]
+struct AtLine {
+    /// The last observed anchor that was off the line, and its side.
+    last: Option<(Point, i8)>,
+    /// The direction of its last crossing.
+    crossed: Option<Direction>,
+}
+
+#[derive(Debug, Clone)]
+struct TrackState {
+    label: String,
+    first: u64,
+    last: (u64, u64),
+    frames: u64,
+    zones: Vec<InZone>,
+    lines: Vec<AtLine>,
+}
+
+/// A session's zones and lines and what its tracks did in them.
+#[derive(Debug, Clone, Default)]
+pub struct Analytics {
+    spec: Spec,
+    tracks: HashMap<u64, TrackState>,
+    totals: Vec<LineCount>,
+}
+
+fn allowed(classes: &Option<Vec<String>>, label: &str) -> bool {
+    classes.as_ref().is_none_or(|c| c.iter().any(|l| l == label))
+}
+
+impl Analytics {
+    /// Analytics over `spec` (validated by the caller with [`Spec::validate`]).
+    pub fn new(spec: Spec) -> Analytics {
+        let totals = vec![LineCount::default(); spec.lines.len()];
+        Analytics { spec, tracks: HashMap::new(), totals }
+    }
+
+    /// The configuration in force.
+    pub fn spec(&self) -> &Spec {
+        &self.spec
+    }
+
+    /// Take a new configuration from the next frame on. Tracks keep their life (start, frames,
+    /// reading) but their zone and line state starts anew, as do the line totals of lines whose
+    /// name or points changed; a track inside a zone that is gone or changed gets no exit.
+    pub fn reconfigure(&mut self, spec: Spec) {
+        let totals = spec
+            .lines
+            .iter()
+            .map(|l| {
+                let old = self.spec.lines.iter().position(|o| o.name == l.name && o.points == l.points);
+                old.map_or_else(LineCount::default, |i| self.totals[i])
+            })
+            .collect();
+        for t in self.tracks.values_mut() {
+            t.zones = vec![InZone::default(); spec.zones.len()];
+            t.lines = vec![AtLine::default(); spec.lines.len()];
+        }
+        self.totals = totals;
+        self.spec = spec;
+    }
+
+    /// One processed frame (`frame_index`, arrived `at_ms` on the session's monotonic clock):
+    /// the confirmed tracks seen in it and the tracks that ended with it. Returns the frame's
+    /// events in order.
+    pub fn frame(&mut self, frame_index: u64, at_ms: u64, observed: &[Observation<'_>], ended: &[Ended]) -> Vec<Event> {
+        let mut events = Vec::new();
+        let mut seen: Vec<&Observation<'_>> = observed.iter().collect();
+        seen.sort_by_key(|o| o.track_id);
+        seen.dedup_by_key(|o| o.track_id);
+        for o in seen {
+            self.observe(o, frame_index, at_ms, &mut events);
+        }
+        self.loiter(frame_index, at_ms, &mut events);
+        events.extend(self.end(ended));
+        events
+    }
+
+    fn observe(&mut self, o: &Observation<'_>, frame_index: u64, at_ms: u64, events: &mut Vec<Event>) {
+        let (nz, nl) = (self.spec.zones.len(), self.spec.lines.len());
+        let t = self.tracks.entry(o.track_id).or_insert_with(|| {
+            events.push(Event::TrackStarted { track_id: o.track_id, label: o.label.to_owned(), frame_index });
+            TrackState {
+                label: o.label.to_owned(),
+                first: frame_index,
+                last: (frame_index, at_ms),
+                frames: 0,
+                zones: vec![InZone::default(); nz],
+                lines: vec![AtLine::default(); nl],
+            }
+        });
+        t.last = (frame_index, at_ms);
+        t.frames += 1;
+        let p = self.spec.anchor.of(o.bbox);
+        if !p.iter().all(|c| c.is_finite()) {
+            return;
+        }
+        let label = &t.label;
+        for (z, st) in self.spec.zones.iter().zip(&mut t.zones) {
+            if !allowed(&z.classes, label) {
+                continue;
+            }
+            if inside(&z.polygon, p) == st.inside {
+                st.streak = 0;
+                continue;
+            }
+            st.streak += 1;
+            if st.streak < z.inertia {
+                continue;
+            }
+            st.streak = 0;
+            st.inside = !st.inside;
+            let (zone, track_id, label) = (z.name.clone(), o.track_id, label.clone());
+            if st.inside {
+                st.since = (frame_index, at_ms);
+                st.loitered = false;
+                st.visited = true;
+                events.push(Event::ZoneEntered { zone, track_id, label, frame_index });
+            } else {
+                let dwell = Dwell { frames: frame_index - st.since.0, ms: at_ms.saturating_sub(st.since.1) };
+                st.total.frames += dwell.frames;
+                st.total.ms += dwell.ms;
+                events.push(Event::ZoneExited { zone, track_id, label, frame_index, dwell });
+            }
+        }
+        for ((l, st), total) in self.spec.lines.iter().zip(&mut t.lines).zip(&mut self.totals) {
+            if !allowed(&l.classes, label) {
+                continue;
+            }
+            let [a, b] = l.points;
+            let s = side(a, b, p);
+            if s == 0 {
+                continue;
+            }
+            if let Some((q, was)) = st.last {
+                if was != s && segments_cross(a, b, q, p) {
+                    let direction = if s > 0 { Direction::In } else { Direction::Out };
+                    match direction {
+                        Direction::In => total.r#in += 1,
+                        Direction::Out => total.out += 1,
+                    }
+                    st.crossed = Some(direction);
+                    let (line, track_id, label) = (l.name.clone(), o.track_id, label.clone());
+                    events.push(Event::LineCrossed { line, direction, track_id, label, frame_index });
+                }
+            }
+            st.last = Some((p, s));
+        }
+    }
+
+    fn loiter(&mut self, frame_index: u64, at_ms: u64, events: &mut Vec<Event>) {
+        for (zi, z) in self.spec.zones.iter().enumerate() {
+            let Some(limit) = z.loiter_s else { continue };
+            let limit_ms = (limit * 1000.0).ceil() as u64;
+            let mut due: Vec<(u64, u64, &str)> = Vec::new();
+            for (&id, t) in &mut self.tracks {
+                let st = &mut t.zones[zi];
+                let dwell_ms = at_ms.saturating_sub(st.since.1);
+                if st.inside && !st.loitered && dwell_ms >= limit_ms {
+                    st.loitered = true;
+                    due.push((id, dwell_ms, &t.label));
+                }
+            }
+            due.sort_by_key(|d| d.0);
+            for (track_id, dwell_ms, label) in due {
+                let (zone, label) = (z.name.clone(), label.to_owned());
+                events.push(Event::Loitering { zone, track_id, label, frame_index, dwell_ms });
+            }
+        }
+    }
+
+    /// End these tracks (the tracker removed them, or the stream ended): each one's
+    /// `zone_exited` for every zone it is in (at its last observation), then its `track_ended`.
+    /// Unknown ids (a track never observed) are skipped.
+    pub fn end(&mut self, ended: &[Ended]) -> Vec<Event> {
+        let mut events = Vec::new();
+        let mut ended: Vec<&Ended> = ended.iter().collect();
+        ended.sort_by_key(|e| e.track_id);
+        for e in ended {
+            let Some(mut t) = self.tracks.remove(&e.track_id) else { continue };
+            let (last, last_ms) = t.last;
+            for (z, st) in self.spec.zones.iter().zip(&mut t.zones) {
+                if st.inside {
+                    let dwell =
+                        Dwell { frames: last.saturating_sub(st.since.0), ms: last_ms.saturating_sub(st.since.1) };
+                    st.total.frames += dwell.frames;
+                    st.total.ms += dwell.ms;
+                    let (zone, track_id, label) = (z.name.clone(), e.track_id, t.label.clone());
+                    events.push(Event::ZoneExited { zone, track_id, label, frame_index: last, dwell });
+                }
+            }
+            let zones = self.spec.zones.iter().zip(&t.zones).filter(|(_, s)| s.visited);
+            let lines = self.spec.lines.iter().zip(&t.lines);
+            events.push(Event::TrackEnded {
+                track_id: e.track_id,
+                first_frame_index: t.first,
+                last_frame_index: last,
+                frames: t.frames,
+                text: e.text.clone(),
+                text_score: e.text_score,
+                zones: zones.map(|(z, s)| (z.name.clone(), s.total)).collect(),
+                lines: lines.filter_map(|(l, s)| Some((l.name.clone(), s.crossed?))).collect(),
+                label: t.label,
+            });
+        }
+        events
+    }
+
+    /// Who is in each zone now (configuration order).
+    pub fn zone_counts(&self) -> Vec<(&str, ZoneCount)> {
+        let mut out: Vec<(&str, ZoneCount)> =
+            self.spec.zones.iter().map(|z| (z.name.as_str(), ZoneCount::default())).collect();
+        for t in self.tracks.values() {
+            for ((_, c), st) in out.iter_mut().zip(&t.zones) {
+                if st.inside {
+                    c.count += 1;
+                    *c.by_label.entry(t.label.clone()).or_default() += 1;
+                }
+            }
+        }
+        out
+    }
+
+    /// Each line's crossings since the session began (configuration order).
+    pub fn line_counts(&self) -> Vec<(&str, LineCount)> {
+        self.spec.lines.iter().map(|l| l.name.as_str()).zip(self.totals.iter().copied()).collect()
+    }
+
+    /// Live tracks known here.
+    pub fn tracks(&self) -> usize {
+        self.tracks.len()
+    }
+}
