@@ -1,8 +1,11 @@
 //! The per-frame cost of the tracker: one `Tracker::update` with 1, 10 and 100 objects moving
 //! steadily (each on its own, as a real scene mostly is), after a warm-up that confirms every
-//! track, so the measured frames are the steady state the session pays on every frame.
+//! track, so the measured frames are the steady state the session pays on every frame. And the
+//! cost of a session's analytics on top (`analytics/frame_*`): one `Analytics::frame` with the
+//! largest configuration allowed (32 zones of 64 points, 32 lines) over 1, 10 and 100 tracks.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use framewire::session::analytics::{Analytics, LineSpec, Observation, Spec, ZoneSpec};
 use framewire::vision::track::{TrackConfig, TrackInput, Tracker};
 
 /// Frame `f` of `n` objects on a 10-wide grid, each 40×60 px, moving 2 px right and 1 px down
@@ -37,5 +40,54 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench);
+/// The largest configuration: 32 zones, each a 64-gon of radius 90 px on an 8 × 4 grid over
+/// 1920 × 1080, and 32 lines, 8 × 4 vertical segments of 100 px between them.
+fn largest_spec() -> Spec {
+    let zones = (0..32)
+        .map(|i| {
+            let (cx, cy) = (120.0 + 240.0 * (i % 8) as f64, 135.0 + 270.0 * (i / 8) as f64);
+            let polygon = (0..64)
+                .map(|k| {
+                    let a = k as f64 * std::f64::consts::TAU / 64.0;
+                    [cx + 90.0 * a.cos(), cy + 90.0 * a.sin()]
+                })
+                .collect();
+            ZoneSpec { name: format!("zone{i}"), polygon, classes: None, inertia: 2, loiter_s: Some(30.0) }
+        })
+        .collect();
+    let lines = (0..32)
+        .map(|i| {
+            let (x, y) = (240.0 * (i % 8) as f64, 85.0 + 270.0 * (i / 8) as f64);
+            LineSpec { name: format!("line{i}"), points: [[x, y], [x, y + 100.0]], classes: None }
+        })
+        .collect();
+    Spec { zones, lines, ..Spec::default() }
+}
+
+fn bench_analytics(c: &mut Criterion) {
+    let labels = ["person", "car", "truck", "bicycle"];
+    for n in [1, 10, 100] {
+        let frames: Vec<Vec<TrackInput>> = (0..1000).map(|f| frame(n, f)).collect();
+        c.bench_function(&format!("analytics/frame_32z_32l_{n}"), |b| {
+            let mut analytics = Analytics::new(largest_spec());
+            let mut f = 0;
+            b.iter(|| {
+                if f == frames.len() {
+                    analytics = Analytics::new(largest_spec());
+                    f = 0;
+                }
+                let seen: Vec<Observation<'_>> = frames[f]
+                    .iter()
+                    .enumerate()
+                    .map(|(i, d)| Observation { track_id: i as u64 + 1, label: labels[d.class_id], bbox: d.bbox })
+                    .collect();
+                let events = analytics.frame(f as u64, f as u64 * 33, black_box(&seen), &[]);
+                f += 1;
+                events
+            })
+        });
+    }
+}
+
+criterion_group!(benches, bench, bench_analytics);
 criterion_main!(benches);

@@ -28,7 +28,9 @@
 //!    update after its birth), so a one-frame false positive never uses up an id, and a
 //!    tentative track's detection is reported without one. (Tracks born on the tracker's very
 //!    first update are confirmed at birth, as in ByteTrack.)
-//! 7. lost tracks missed on more than `lost_buffer` consecutive updates are removed;
+//! 7. lost tracks missed on more than `lost_buffer` consecutive updates are removed (a removed
+//!    confirmed track is reported, with its final reading, by [`Tracker::ended`] until the next
+//!    update; [`Tracker::end_all`] ends every track at once);
 //! 8. high detections still unmatched with `score >= new_track_thresh` start new tracks,
 //!    highest score first, while fewer than `max_tracks` tracks live.
 //!
@@ -164,6 +166,47 @@ pub struct Tracker {
     tracks: Vec<Track>,
     next_id: u64,
     updates: u64,
+    /// The confirmed tracks the latest update removed (cleared by the next one: bounded by
+    /// `max_tracks`).
+    ended: Vec<EndedTrack>,
+}
+
+/// A confirmed track that was removed, with its final reading: what a session needs to say the
+/// track ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EndedTrack {
+    /// Its id.
+    pub track_id: u64,
+    /// Its class.
+    pub class_id: usize,
+    /// Its best reading ([`Tracker::best_reading`]) at the end, if any.
+    pub text: Option<String>,
+    /// That reading's best recognition confidence.
+    pub text_score: Option<f32>,
+}
+
+impl Track {
+    /// The reading seen most often, ties to the higher best confidence, then the earlier.
+    fn best(&self) -> Option<&Reading> {
+        let mut best: Option<&Reading> = None;
+        for r in &self.readings {
+            if best.is_none_or(|b| (r.count, r.max_confidence) > (b.count, b.max_confidence)) {
+                best = Some(r);
+            }
+        }
+        best
+    }
+
+    /// Its end, if it was confirmed (a tentative track never had an id to end).
+    fn ended(&self) -> Option<EndedTrack> {
+        let best = self.best();
+        Some(EndedTrack {
+            track_id: self.id?,
+            class_id: self.class_id,
+            text: best.map(|r| r.text.clone()),
+            text_score: best.map(|r| r.max_confidence),
+        })
+    }
 }
 
 /// Which track (index into `tracks`) each detection was matched to, and back.
@@ -175,7 +218,7 @@ struct Matches {
 impl Tracker {
     /// An empty tracker; the first track will get id 1.
     pub fn new(config: TrackConfig) -> Tracker {
-        Tracker { config, tracks: Vec::new(), next_id: 1, updates: 0 }
+        Tracker { config, tracks: Vec::new(), next_id: 1, updates: 0, ended: Vec::new() }
     }
 
     /// One processed frame: returns, for each input detection (same order), the id of the
@@ -187,6 +230,7 @@ impl Tracker {
     pub fn update(&mut self, detections: &[TrackInput]) -> Vec<Option<u64>> {
         let cfg = self.config;
         self.updates += 1;
+        self.ended.clear();
         for t in &mut self.tracks {
             if t.state == TrackState::Lost {
                 t.kf.mean[7] = 0.0;
@@ -195,6 +239,9 @@ impl Tracker {
         }
         // Unreachable for boxes that passed the checks, but a track whose state went non-finite
         // could never match again: drop it rather than carry it.
+        for t in self.tracks.iter().filter(|t| !t.kf.is_finite()) {
+            self.ended.extend(t.ended());
+        }
         self.tracks.retain(|t| t.kf.is_finite());
         let boxes: Vec<[f32; 4]> = self.tracks.iter().map(|t| tlbr_from_state(&t.kf.mean)).collect();
 
@@ -252,6 +299,9 @@ impl Tracker {
                     }
                 }
             }
+        }
+        for (t, _) in self.tracks.iter().zip(&keep).filter(|(_, &k)| !k) {
+            self.ended.extend(t.ended());
         }
         let mut keep = keep.into_iter();
         self.tracks.retain(|_| keep.next().unwrap_or(true));
@@ -357,17 +407,21 @@ impl Tracker {
     /// the higher best confidence (then to the earlier text). `None` for an unknown or dead
     /// track, or one with no reading.
     pub fn best_reading(&self, track_id: u64) -> Option<&str> {
-        let mut best: Option<&Reading> = None;
-        for r in &self.track(track_id)?.readings {
-            let better = match best {
-                None => true,
-                Some(b) => (r.count, r.max_confidence) > (b.count, b.max_confidence),
-            };
-            if better {
-                best = Some(r);
-            }
-        }
-        best.map(|r| r.text.as_str())
+        self.track(track_id)?.best().map(|r| r.text.as_str())
+    }
+
+    /// The confirmed tracks the latest [`Tracker::update`] removed (lost for more than
+    /// `lost_buffer` updates), in creation order, with their final readings.
+    pub fn ended(&self) -> &[EndedTrack] {
+        &self.ended
+    }
+
+    /// End every live track now (the client ended the stream): the confirmed ones come back
+    /// in creation order with their final readings; tentative ones just go. Ids are never
+    /// reused: the next track gets the next id.
+    pub fn end_all(&mut self) -> Vec<EndedTrack> {
+        self.ended.clear();
+        self.tracks.drain(..).filter_map(|t| t.ended()).collect()
     }
 
     /// Live tracks (tentative, tracked and lost).

@@ -354,3 +354,48 @@ fn many_objects_keep_their_ids() {
     }
     assert_eq!(t.len(), n);
 }
+
+#[test]
+fn a_removed_track_is_reported_once_with_its_final_reading() {
+    let mut t = tracker();
+    let here = det(100.0, 100.0, 50.0, 100.0, 0.9, 3);
+    for _ in 0..3 {
+        assert_eq!(t.update(&[here]), vec![Some(1)]);
+    }
+    t.add_reading(1, "KX 705", 0.8);
+    t.add_reading(1, "KX 705", 0.97);
+    t.add_reading(1, "KX 7O5", 0.99);
+    for i in 0..30 {
+        t.update(&[]);
+        assert!(t.ended().is_empty(), "still lost, not ended, after {} misses", i + 1);
+    }
+    // The 31st miss is one more than lost_buffer (30): removed.
+    t.update(&[]);
+    let want = EndedTrack { track_id: 1, class_id: 3, text: Some("KX 705".into()), text_score: Some(0.97) };
+    assert_eq!(t.ended(), [want]);
+    t.update(&[]);
+    assert!(t.ended().is_empty(), "reported by one update only");
+}
+
+#[test]
+fn a_tentative_track_that_goes_is_never_reported() {
+    let mut t = tracker();
+    t.update(&[]);
+    assert_eq!(t.update(&[det(0.0, 0.0, 50.0, 50.0, 0.9, 0)]), vec![None]);
+    t.update(&[]);
+    assert!(t.is_empty() && t.ended().is_empty());
+}
+
+#[test]
+fn end_all_ends_the_confirmed_tracks_and_ids_go_on() {
+    let mut t = tracker();
+    let (a, b) = (det(0.0, 0.0, 50.0, 50.0, 0.9, 0), det(300.0, 0.0, 50.0, 50.0, 0.9, 1));
+    assert_eq!(t.update(&[a, b]), vec![Some(1), Some(2)]);
+    let c = det(600.0, 0.0, 50.0, 50.0, 0.9, 0);
+    assert_eq!(t.update(&[a, b, c]), vec![Some(1), Some(2), None], "c is tentative");
+    let ended: Vec<u64> = t.end_all().iter().map(|e| e.track_id).collect();
+    assert_eq!(ended, [1, 2]);
+    assert!(t.is_empty() && t.ended().is_empty());
+    t.update(&[a]);
+    assert_eq!(t.update(&[a]), vec![Some(3)], "a new track after the end, with a new id");
+}
