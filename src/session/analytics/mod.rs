@@ -28,7 +28,7 @@ pub mod geometry;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use geometry::{inside, segments_cross, self_intersects, side, Point};
 
@@ -147,7 +147,7 @@ impl Spec {
             return refuse("lines".into(), format!("at most {MAX_LINES} lines"));
         }
         let names = self.zones.iter().map(|z| (&z.name, "zones")).chain(self.lines.iter().map(|l| (&l.name, "lines")));
-        let mut seen: HashMap<(&str, &str), ()> = HashMap::new();
+        let mut seen: HashSet<(&str, &str)> = HashSet::new();
         for (i, (name, kind)) in names.enumerate() {
             let at = if kind == "zones" { i } else { i - self.zones.len() };
             let field = format!("{kind}[{at}].name");
@@ -158,7 +158,7 @@ impl Spec {
             if name.chars().any(char::is_control) {
                 return refuse(field, "no control characters");
             }
-            if seen.insert((kind, name.as_str()), ()).is_some() {
+            if !seen.insert((kind, name.as_str())) {
                 return refuse(field, format!("the name {name:?} is used twice"));
             }
         }
@@ -327,6 +327,17 @@ struct InZone {
     visited: bool,
 }
 
+impl InZone {
+    /// Leave the zone at this frame: the visit's dwell, added to the total.
+    fn leave(&mut self, frame_index: u64, at_ms: u64) -> Dwell {
+        self.inside = false;
+        let dwell = Dwell { frames: frame_index.saturating_sub(self.since.0), ms: at_ms.saturating_sub(self.since.1) };
+        self.total.frames += dwell.frames;
+        self.total.ms += dwell.ms;
+        dwell
+    }
+}
+
 /// One track and one line.
 #[derive(Debug, Clone, Default)]
 struct AtLine {
@@ -447,9 +458,7 @@ impl Analytics {
                 st.visited = true;
                 events.push(Event::ZoneEntered { zone, track_id, label, frame_index });
             } else {
-                let dwell = Dwell { frames: frame_index - st.since.0, ms: at_ms.saturating_sub(st.since.1) };
-                st.total.frames += dwell.frames;
-                st.total.ms += dwell.ms;
+                let dwell = st.leave(frame_index, at_ms);
                 events.push(Event::ZoneExited { zone, track_id, label, frame_index, dwell });
             }
         }
@@ -511,10 +520,7 @@ impl Analytics {
             let (last, last_ms) = t.last;
             for (z, st) in self.spec.zones.iter().zip(&mut t.zones) {
                 if st.inside {
-                    let dwell =
-                        Dwell { frames: last.saturating_sub(st.since.0), ms: last_ms.saturating_sub(st.since.1) };
-                    st.total.frames += dwell.frames;
-                    st.total.ms += dwell.ms;
+                    let dwell = st.leave(last, last_ms);
                     let (zone, track_id, label) = (z.name.clone(), e.track_id, t.label.clone());
                     events.push(Event::ZoneExited { zone, track_id, label, frame_index: last, dwell });
                 }
