@@ -5,7 +5,7 @@
 //! largest configuration allowed (32 zones of 64 points, 32 lines) over 1, 10 and 100 tracks.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
-use framewire::session::analytics::{Analytics, LineSpec, Observation, Spec, ZoneSpec};
+use framewire::analytics::{Analytics, LineSpec, Observation, Spec, ZoneSpec};
 use framewire::vision::track::{TrackConfig, TrackInput, Tracker};
 
 /// Frame `f` of `n` objects on a 10-wide grid, each 40×60 px, moving 2 px right and 1 px down

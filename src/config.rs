@@ -116,6 +116,14 @@ pub struct ServeArgs {
     #[arg(long, env = "FRAMEWIRE_MAX_SCANS", default_value_t = DEFAULT_MAX_SCANS)]
     pub max_scans: u32,
 
+    /// Most control messages (`configure`, `end_of_stream`) a session may send a second, with a
+    /// burst of as many; more are answered `rate_limited` and ignored (the session goes on).
+    /// Default 20: a person drawing zones sends a few a second; parsing and checking one
+    /// (up to 64 KiB, 32 zones of 64 points) costs up to ~1 ms, so this bounds a session's
+    /// control work to ~2 % of a core.
+    #[arg(long, env = "FRAMEWIRE_MAX_CONTROL_RATE", default_value_t = 20)]
+    pub max_control_rate: u32,
+
     /// Most concurrent sessions; more get HTTP 503 with `Retry-After`. Default 256.
     #[arg(long, env = "FRAMEWIRE_MAX_SESSIONS", default_value_t = 256)]
     pub max_sessions: usize,
@@ -262,6 +270,8 @@ pub struct Config {
     pub max_scans: u32,
     /// See [`ServeArgs::max_sessions`].
     pub max_sessions: usize,
+    /// See [`ServeArgs::max_control_rate`].
+    pub max_control_rate: u32,
     /// See [`ServeArgs::idle_timeout`].
     pub idle_timeout: Duration,
     /// See [`ServeArgs::message_timeout`].
@@ -347,6 +357,9 @@ impl ServeArgs {
         if !(1..=10_000).contains(&self.track_buffer) {
             return bad("track-buffer", "must be between 1 and 10000 frames");
         }
+        if !(1..=10_000).contains(&self.max_control_rate) {
+            return bad("max-control-rate", "must be between 1 and 10000 a second");
+        }
         if self.max_write_buffer < 64 * 1024 {
             return bad("max-write-buffer", "must be at least 64 KiB");
         }
@@ -372,6 +385,7 @@ impl ServeArgs {
             max_side: MAX_SIDE,
             max_scans: self.max_scans,
             max_sessions: self.max_sessions,
+            max_control_rate: self.max_control_rate,
             idle_timeout: seconds("idle-timeout", self.idle_timeout)?,
             message_timeout: seconds("message-timeout", self.message_timeout)?,
             handshake_timeout: seconds("handshake-timeout", self.handshake_timeout)?,

@@ -28,6 +28,7 @@
 //! `main.rs` is only the command line on top of this library, so tests, benches and fuzz targets
 //! reach everything here.
 
+pub mod analytics;
 pub mod cli;
 pub mod client;
 pub mod config;

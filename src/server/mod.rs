@@ -21,7 +21,7 @@ use crate::metrics::Metrics;
 use crate::protocol::PipelineKind;
 use crate::scheduler::Scheduler;
 use crate::session::{Session, SessionContext, SessionSnapshot, SessionState};
-use crate::vision::{FrameOptions, OcrScope};
+use crate::vision::{class_id, FrameOptions, OcrScope};
 
 mod accept;
 pub mod conn;
@@ -416,34 +416,4 @@ fn frame_options(
         }
     };
     Ok(FrameOptions { min_score: asked.min_score, classes, max_detections: asked.max_detections, ocr, track_low: None })
-}
-
-/// The class id of `label`: its line in the detector's names, or, for an id the names do not
-/// cover (an export without names), the `class_N` the detections of that id are labelled with.
-fn class_id(known: &[String], label: &str) -> Option<usize> {
-    if let Some(i) = known.iter().position(|k| k == label) {
-        return Some(i);
-    }
-    let n: usize = label.strip_prefix("class_")?.parse().ok()?;
-    // Digits only (no sign, no leading zeros), within the ids an export can give (see
-    // `yolo::decode`), and not an id that has a name of its own.
-    let canonical = n.to_string() == label["class_".len()..];
-    (canonical && n >= known.len() && n < 1_000_000).then_some(n)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::class_id;
-
-    #[test]
-    fn nameless_ids_are_asked_for_as_they_are_labelled() {
-        let known = vec!["cat".to_string(), "dog".to_string()];
-        assert_eq!(class_id(&known, "dog"), Some(1));
-        assert_eq!(class_id(&known, "class_2"), Some(2), "an id beyond the names");
-        assert_eq!(class_id(&[], "class_0"), Some(0), "an export without names");
-        assert_eq!(class_id(&known, "class_1"), None, "id 1 is called dog");
-        for bad in ["class_", "class_+3", "class_03", "class_-1", "class_x", "class_99999999999", "unicorn"] {
-            assert_eq!(class_id(&known, bad), None, "{bad}");
-        }
-    }
 }

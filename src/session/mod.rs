@@ -9,7 +9,15 @@
 //!
 //! Backpressure is [`slot::Slot`]'s policy (one frame in flight, one waiting, the newest wins);
 //! this loop only reports what it decides (`frame_dropped`, `slow_down`).
+//!
+//! Control messages (`configure`, `end_of_stream`, parsed by [`crate::protocol::control`]) are
+//! ordered with the frames: one waits (at most [`MAX_PENDING_CONTROL`] of them) until every
+//! frame received before it is answered, then applies, so a `configure` takes effect from the
+//! next frame a worker takes and `end_of_stream` comes after the results of the frames before
+//! it. The session owns its tracker and its [`Analytics`] (zones, lines, track events); each
+//! result feeds the analytics the confirmed tracks it saw and the tracks the tracker removed.
 
+use std::collections::VecDeque;
 use std::io::{self, ErrorKind, Read, Write};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
@@ -22,30 +30,33 @@ use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::CloseFrame;
 use tungstenite::{Message, WebSocket};
 
+use crate::analytics::{Analytics, Ended, Observation, Spec, SpecError};
 use crate::config::{Config, OnInvalid};
 use crate::metrics::Metrics;
+use crate::protocol::control::{self, Configure, Control, ControlError};
 use crate::protocol::{
-    close, DetectorInfo, ErrorCode, FrameResult, Limits, PipelineKind, ServerMessage, SessionOptions, Timings,
-    PROTOCOL_VERSION,
+    close, echo_spec, line_counts, zone_counts, ConfigEcho, DetectorInfo, ErrorCode, Event, FrameResult, Limits,
+    PipelineKind, ServerMessage, SessionOptions, Timings, PROTOCOL_VERSION,
 };
 use crate::scheduler::{FinishedFrame, Job, Scheduler, Ticket};
 use crate::vision::jpeg::{self, FrameError};
-use crate::vision::track::Tracker;
-use crate::vision::{FrameOptions, ProcessError};
+use crate::vision::track::{EndedTrack, Tracker};
+use crate::vision::{class_id, FrameOptions, OcrScope, ProcessError};
 use crate::wake::{poll, Shutdown, Waker};
 
-pub mod analytics;
 pub mod slot;
 pub mod state;
 pub mod tracking;
 
-use slot::{Offer, RateWindow, Slot};
+use slot::{Budget, Offer, RateWindow, Slot};
 pub use state::{BackpressureState, SessionSnapshot, SessionState};
 
 /// Most messages read in one turn of the loop before results get a chance to be written.
 const READS_PER_TURN: usize = 64;
 /// How long a closing session waits for the client's close reply before dropping the socket.
 const CLOSE_LINGER: Duration = Duration::from_secs(2);
+/// Control messages that may wait for the frames before them; one more is `rate_limited`.
+pub const MAX_PENDING_CONTROL: usize = 8;
 
 /// Everything a session needs from the server.
 #[derive(Clone)]
@@ -84,6 +95,17 @@ pub struct Session<S: Read + Write> {
     slot: Slot<Job>,
     /// The session's tracker, when tracking is on.
     tracker: Option<Tracker>,
+    /// Zones, lines and track events over the tracker's tracks (an empty spec without
+    /// tracking).
+    analytics: Analytics,
+    /// The session clock's origin: events' times are frames' arrivals after it.
+    started: Instant,
+    /// Control messages waiting for the frames received before them (their count then).
+    pending: VecDeque<(u64, Control)>,
+    /// `--max-control-rate`.
+    budget: Budget,
+    /// The last frame answered with a result.
+    last_result: Option<u64>,
     /// The query's per-frame options, shared with every job.
     options: Arc<FrameOptions>,
     /// The ticket of the frame in flight: cancelled when the session ends, so a frame still
@@ -131,6 +153,7 @@ impl<S: Read + Write + AsRawFd> Session<S> {
         let (done_tx, done_rx) = crossbeam_channel::bounded(1);
         let now = Instant::now();
         let tracker = ctx.config.track.then(|| Tracker::new(ctx.config.tracking));
+        let budget = Budget::new(ctx.config.max_control_rate, now);
         Ok(Session {
             ws,
             ctx,
@@ -141,6 +164,11 @@ impl<S: Read + Write + AsRawFd> Session<S> {
             done_rx,
             slot: Slot::new(),
             tracker,
+            analytics: Analytics::default(),
+            started: now,
+            pending: VecDeque::new(),
+            budget,
+            last_result: None,
             options: Arc::default(),
             ticket: None,
             window: RateWindow::new(now),
@@ -208,8 +236,7 @@ impl<S: Read + Write + AsRawFd> Session<S> {
             protocol: PROTOCOL_VERSION,
             pipeline: self.kind.as_str(),
             limits,
-            track: self.tracker.is_some(),
-            options: self.echo_options(&detector),
+            config: self.echo_config(&detector),
             detector,
         };
         if let Err(r) = self.send(&hello) {
@@ -291,6 +318,12 @@ impl<S: Read + Write + AsRawFd> Session<S> {
                 }
             }
         }
+    }
+
+    /// The configuration in force, as `session_started` and `configured` echo it.
+    fn echo_config(&self, detector: &Option<DetectorInfo>) -> ConfigEcho {
+        let (zones, lines, anchor) = echo_spec(self.analytics.spec());
+        ConfigEcho { track: self.tracker.is_some(), options: self.echo_options(detector), zones, lines, anchor }
     }
 
     /// The options in force, as `session_started` echoes them.
@@ -383,23 +416,170 @@ impl<S: Read + Write + AsRawFd> Session<S> {
         self.message_started = None;
         match msg {
             Message::Binary(bytes) => self.on_frame(bytes),
-            Message::Text(_) => {
-                if self.ending == Ending::Open {
-                    self.send(&ServerMessage::Error {
-                        error: ErrorCode::UnsupportedMessage,
-                        frame_index: None,
-                        detail: None,
-                    })?;
-                    self.request_close(close::UNSUPPORTED, "unsupported_message");
-                }
-                Ok(())
-            }
+            Message::Text(text) => self.on_text(&text),
             // tungstenite queues the pong itself; it goes out with the next flush.
             Message::Ping(_) => self.flush(),
             Message::Pong(_) | Message::Frame(_) => Ok(()),
             // tungstenite queued the close reply; the next read flushes it and reports the
             // connection closed.
             Message::Close(_) => self.flush(),
+        }
+    }
+
+    /// A text message: a control message (rate-limited, then parsed, then applied in its turn
+    /// among the frames), or protocol v1's `unsupported_message` and close 1003.
+    fn on_text(&mut self, text: &str) -> Result<(), EndReason> {
+        if self.ending != Ending::Open {
+            return Ok(());
+        }
+        let unsupported = |s: &mut Self| {
+            s.send(&ServerMessage::Error { error: ErrorCode::UnsupportedMessage, frame_index: None, detail: None })?;
+            s.request_close(close::UNSUPPORTED, "unsupported_message");
+            Ok(())
+        };
+        // Anything that does not even start like a JSON object is refused before it costs a
+        // token or a parse.
+        if !text.trim_start().starts_with('{') {
+            return unsupported(self);
+        }
+        let error =
+            |error, detail: String| ServerMessage::Error { error, frame_index: None, detail: Some(detail.into()) };
+        if !self.budget.take(Instant::now()) {
+            return self.send(&ServerMessage::Error { error: ErrorCode::RateLimited, frame_index: None, detail: None });
+        }
+        let control = match control::parse(text) {
+            Ok(c) => c,
+            Err(ControlError::NotControl) => return unsupported(self),
+            Err(ControlError::Malformed(why)) => return self.send(&error(ErrorCode::InvalidMessage, why)),
+            Err(ControlError::Config(e)) => return self.send(&error(ErrorCode::InvalidConfig, e.to_string())),
+        };
+        if !self.slot.busy() {
+            return self.apply(control);
+        }
+        if self.pending.len() >= MAX_PENDING_CONTROL {
+            let why = format!("more than {MAX_PENDING_CONTROL} control messages wait for frames in flight");
+            return self.send(&error(ErrorCode::RateLimited, why));
+        }
+        self.pending.push_back((self.state.frame_index.load(Ordering::Relaxed), control));
+        Ok(())
+    }
+
+    /// Apply a control message whose turn has come.
+    fn apply(&mut self, control: Control) -> Result<(), EndReason> {
+        match control {
+            Control::EndOfStream => self.end_of_stream(),
+            Control::Configure(c) => match self.reconfigure(c) {
+                Ok(events) => {
+                    let detector = self.ctx.scheduler.detector().map(DetectorInfo::from);
+                    let msg = ServerMessage::Configured {
+                        pipeline: self.kind.as_str(),
+                        config: self.echo_config(&detector),
+                        events: events.into_iter().map(Event::from).collect(),
+                    };
+                    self.send(&msg)
+                }
+                Err(e) => self.send(&ServerMessage::Error {
+                    error: ErrorCode::InvalidConfig,
+                    frame_index: None,
+                    detail: Some(e.to_string().into()),
+                }),
+            },
+        }
+    }
+
+    /// Check `c` merged onto the configuration in force, then make it the configuration (the
+    /// old one stays on error). Returns the events of tracks it ended (tracking switched off).
+    fn reconfigure(&mut self, c: Configure) -> Result<Vec<crate::analytics::Event>, SpecError> {
+        let refuse = |field: &str, why: &str| Err(SpecError { field: field.into(), why: why.into() });
+        let known = self.ctx.scheduler.detector().map(|d| d.classes).unwrap_or_default();
+        let kind = c.pipeline.unwrap_or(self.kind);
+        let track = c.track.unwrap_or(self.tracker.is_some());
+        let mut o = (*self.options).clone();
+        o.min_score = c.min_score.or(o.min_score);
+        o.max_detections = c.max_detections.or(o.max_detections);
+        o.ocr = c.ocr.unwrap_or(o.ocr);
+        if let Some(classes) = c.classes {
+            o.classes = match classes {
+                None => None,
+                Some(labels) => Some(
+                    labels
+                        .iter()
+                        .enumerate()
+                        .map(|(i, l)| {
+                            class_id(&known, l).ok_or_else(|| SpecError {
+                                field: format!("classes[{i}]"),
+                                why: format!("unknown label {l:?} for this detector"),
+                            })
+                        })
+                        .collect::<Result<_, _>>()?,
+                ),
+            };
+        }
+        if o.ocr == OcrScope::Detections && kind != PipelineKind::DetectOcr {
+            return refuse("ocr", "\"detections\" needs pipeline detect_ocr");
+        }
+        let current = self.analytics.spec();
+        let spec = Spec {
+            zones: c.zones.unwrap_or_else(|| current.zones.clone()),
+            lines: c.lines.unwrap_or_else(|| current.lines.clone()),
+            anchor: c.anchor.unwrap_or(current.anchor),
+        };
+        let field = if !spec.zones.is_empty() { "zones" } else { "lines" };
+        if !(spec.zones.is_empty() && spec.lines.is_empty()) {
+            if !track {
+                return refuse(field, "zones and lines need tracking (\"track\": true)");
+            }
+            if !kind.detects() {
+                return refuse(field, "zones and lines need detections (pipeline detect or detect_ocr)");
+            }
+        }
+        spec.validate(|l| class_id(&known, l).is_some(), self.ctx.config.max_side)?;
+        // Valid: apply.
+        let mut events = Vec::new();
+        if !track {
+            if let Some(mut tracker) = self.tracker.take() {
+                events = self.analytics.end(&ended(tracker.end_all()));
+            }
+        } else if self.tracker.is_none() {
+            self.tracker = Some(Tracker::new(self.ctx.config.tracking));
+        }
+        if spec != *self.analytics.spec() {
+            self.analytics.reconfigure(spec);
+        }
+        self.kind = kind;
+        self.state.set_pipeline(kind);
+        self.options = Arc::new(o);
+        self.tracker_sees_low_scores();
+        Ok(events)
+    }
+
+    /// `end_of_stream`: end every live track, then answer with their events and the counts.
+    fn end_of_stream(&mut self) -> Result<(), EndReason> {
+        let gone = self.tracker.as_mut().map(|t| t.end_all()).unwrap_or_default();
+        let events = self.analytics.end(&ended(gone));
+        let msg = ServerMessage::EndOfStream {
+            frame_index: self.last_result,
+            events: events.into_iter().map(Event::from).collect(),
+            zones: zone_counts(&self.analytics),
+            lines: line_counts(&self.analytics),
+        };
+        self.send(&msg)
+    }
+
+    /// The in-flight frame was answered: apply the control messages whose frames are all
+    /// answered, then start the waiting frame, if any.
+    fn advance(&mut self) -> Result<(), EndReason> {
+        while let Some(&(mark, _)) = self.pending.front() {
+            if self.slot.waiting().is_some_and(|j| j.frame_index < mark) {
+                break;
+            }
+            if let Some((_, control)) = self.pending.pop_front() {
+                self.apply(control)?;
+            }
+        }
+        match self.slot.finished() {
+            Some(next) => self.submit(next),
+            None => Ok(()),
         }
     }
 
@@ -446,21 +626,21 @@ impl<S: Read + Write + AsRawFd> Session<S> {
     /// Hand `job` to the scheduler. If it cannot be queued (no worker will ever take it), the
     /// frame is answered with `internal` at once and the slot moves on, so the session never
     /// waits for a result that will not come.
-    fn submit(&mut self, job: Job) -> Result<(), EndReason> {
-        let mut next = Some(job);
-        while let Some(job) = next.take() {
-            let index = job.frame_index;
-            if let Ok(ticket) = self.ctx.scheduler.submit(job, self.done_tx.clone(), Arc::clone(&self.waker)) {
-                self.ticket = Some(ticket);
-                return Ok(());
-            }
-            self.internal_errors += 1;
-            self.ctx.metrics.inference_error();
-            log::error!("session {} frame {index}: the frame workers are gone", self.state.session_id);
-            self.send(&ServerMessage::Error { error: ErrorCode::Internal, frame_index: Some(index), detail: None })?;
-            next = self.slot.finished();
+    fn submit(&mut self, mut job: Job) -> Result<(), EndReason> {
+        // The configuration in force when a worker is handed the frame (a `configure` that
+        // came after the frame but before its turn applies to it).
+        job.kind = self.kind;
+        job.options = Arc::clone(&self.options);
+        let index = job.frame_index;
+        if let Ok(ticket) = self.ctx.scheduler.submit(job, self.done_tx.clone(), Arc::clone(&self.waker)) {
+            self.ticket = Some(ticket);
+            return Ok(());
         }
-        Ok(())
+        self.internal_errors += 1;
+        self.ctx.metrics.inference_error();
+        log::error!("session {} frame {index}: the frame workers are gone", self.state.session_id);
+        self.send(&ServerMessage::Error { error: ErrorCode::Internal, frame_index: Some(index), detail: None })?;
+        self.advance()
     }
 
     fn drop_frame(&mut self, index: u64) -> Result<(), EndReason> {
@@ -486,10 +666,20 @@ impl<S: Read + Write + AsRawFd> Session<S> {
                 self.window.result(now);
                 // Vision's full-precision result becomes the wire's here (rounded once, in
                 // `protocol`); the tracker works on the exact boxes.
-                let result = match self.tracker.as_mut() {
-                    Some(tracker) => tracking::annotate(tracker, p.result),
-                    None => FrameResult::from(p.result),
+                let at_ms = done.received.saturating_duration_since(self.started).as_millis() as u64;
+                let (result, events) = match self.tracker.as_mut() {
+                    Some(tracker) => {
+                        let (result, seen) = tracking::annotate(tracker, p.result);
+                        let observed: Vec<Observation<'_>> = seen
+                            .iter()
+                            .map(|s| Observation { track_id: s.track_id, label: &s.label, bbox: s.bbox })
+                            .collect();
+                        let gone = ended(tracker.ended().to_vec());
+                        (result, self.analytics.frame(done.frame_index, at_ms, &observed, &gone))
+                    }
+                    None => (FrameResult::from(p.result), Vec::new()),
                 };
+                let spec = self.analytics.spec();
                 let queue = ms(done.started.duration_since(done.received));
                 let timings = Timings::new(&p.timings, queue, ms(done.finished.duration_since(done.received)));
                 self.ctx.metrics.frame_done(&timings);
@@ -498,7 +688,11 @@ impl<S: Read + Write + AsRawFd> Session<S> {
                     result,
                     dropped_frames: self.state.dropped_frames.load(Ordering::Relaxed),
                     timings_ms: timings,
+                    events: events.into_iter().map(Event::from).collect(),
+                    zones: (!spec.zones.is_empty()).then(|| zone_counts(&self.analytics)),
+                    lines: (!spec.lines.is_empty()).then(|| line_counts(&self.analytics)),
                 };
+                self.last_result = Some(done.frame_index);
                 let unix_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
                 self.state.last_processed_ms.store(unix_ms.max(1), Ordering::Relaxed);
                 self.results_sent += 1;
@@ -519,14 +713,12 @@ impl<S: Read + Write + AsRawFd> Session<S> {
         let (drop, slow) = self.window.last_events();
         self.state.record_backpressure(drop, slow);
         if self.ending != Ending::Open {
+            self.pending.clear();
             if let Some(waiting) = self.slot.take_waiting() {
                 self.drop_frame(waiting.frame_index)?;
             }
         }
-        if let Some(next) = self.slot.finished() {
-            self.submit(next)?;
-        }
-        Ok(())
+        self.advance()
     }
 
     /// Ask to close with `code` once the in-flight frame (if any) is answered. The waiting
@@ -598,5 +790,10 @@ impl<S: Read + Write> Drop for Session<S> {
 }
 
 fn invalid_frame(index: u64, e: FrameError) -> ServerMessage {
-    ServerMessage::Error { error: ErrorCode::InvalidFrame, frame_index: Some(index), detail: Some(e.code()) }
+    ServerMessage::Error { error: ErrorCode::InvalidFrame, frame_index: Some(index), detail: Some(e.code().into()) }
+}
+
+/// The tracker's removed tracks as the analytics takes them.
+fn ended(tracks: Vec<EndedTrack>) -> Vec<Ended> {
+    tracks.into_iter().map(|t| Ended { track_id: t.track_id, text: t.text, text_score: t.text_score }).collect()
 }

@@ -72,6 +72,40 @@ impl<F> Slot<F> {
     pub fn busy(&self) -> bool {
         self.busy
     }
+
+    /// The waiting frame, if any.
+    pub fn waiting(&self) -> Option<&F> {
+        self.waiting.as_ref()
+    }
+}
+
+/// A token bucket: `rate` messages a second with a burst of as many (`--max-control-rate`).
+#[derive(Debug, Clone)]
+pub struct Budget {
+    rate: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl Budget {
+    /// A full bucket at `now`.
+    pub fn new(rate: u32, now: Instant) -> Budget {
+        let rate = f64::from(rate.max(1));
+        Budget { rate, tokens: rate, last: now }
+    }
+
+    /// Spend one token at `now`: false when none is left (the message is refused).
+    pub fn take(&mut self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = self.last.max(now);
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.rate);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
 }
 
 /// Frames a window must have seen before its drop rate is judged: one drop out of the first
@@ -171,6 +205,17 @@ impl RateWindow {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_budget_allows_a_burst_then_the_rate() {
+        let t = Instant::now();
+        let mut b = Budget::new(4, t);
+        assert_eq!((0..6).map(|_| b.take(t)).collect::<Vec<_>>(), [true, true, true, true, false, false]);
+        assert!(b.take(t + Duration::from_millis(250)), "a quarter second gives one back");
+        assert!(!b.take(t + Duration::from_millis(260)));
+        let later = t + Duration::from_secs(60);
+        assert_eq!((0..5).filter(|_| b.take(later)).count(), 4, "an idle minute refills the burst, no more");
+    }
+
     use super::*;
 
     #[test]

@@ -2,7 +2,7 @@
 //! by the session's own thread, read without a lock.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::vision::PipelineKind;
@@ -49,8 +49,9 @@ pub struct SessionState {
     pub session_id: uuid::Uuid,
     /// The client's address.
     pub peer: SocketAddr,
-    /// The session's pipeline.
-    pub pipeline: PipelineKind,
+    /// The session's pipeline now (a `configure` may change it), as an index in
+    /// [`PipelineKind::ALL`].
+    pipeline: AtomicU8,
     /// Binary messages received so far (= the next frame's index).
     pub(super) frame_index: AtomicU64,
     /// Frames dropped so far.
@@ -96,7 +97,7 @@ impl SessionState {
         SessionState {
             session_id,
             peer,
-            pipeline,
+            pipeline: AtomicU8::new(pipeline_index(pipeline)),
             frame_index: AtomicU64::new(0),
             dropped_frames: AtomicU64::new(0),
             last_processed_ms: AtomicU64::new(0),
@@ -104,6 +105,17 @@ impl SessionState {
             last_drop_us: AtomicU64::new(0),
             last_slow_down_us: AtomicU64::new(0),
         }
+    }
+
+    /// The session's pipeline now.
+    pub fn pipeline(&self) -> PipelineKind {
+        let i = usize::from(self.pipeline.load(Ordering::Relaxed));
+        PipelineKind::ALL.get(i).copied().unwrap_or(PipelineKind::DetectOcr)
+    }
+
+    /// A `configure` changed the pipeline.
+    pub(super) fn set_pipeline(&self, kind: PipelineKind) {
+        self.pipeline.store(pipeline_index(kind), Ordering::Relaxed);
     }
 
     /// The session's last drop and last `slow_down`, for [`SessionState::snapshot`] to judge
@@ -136,13 +148,17 @@ impl SessionState {
         SessionSnapshot {
             session_id: self.session_id,
             peer: self.peer,
-            pipeline: self.pipeline,
+            pipeline: self.pipeline(),
             frame_index: self.frame_index.load(Ordering::Relaxed),
             dropped_frames: self.dropped_frames.load(Ordering::Relaxed),
             last_processed_timestamp: (last != 0).then_some(last),
             backpressure_state: bp.as_str(),
         }
     }
+}
+
+fn pipeline_index(kind: PipelineKind) -> u8 {
+    PipelineKind::ALL.iter().position(|k| *k == kind).map_or(0, |i| i as u8)
 }
 
 #[cfg(test)]

@@ -11,16 +11,36 @@ use crate::protocol::FrameResult;
 use crate::vision::track::{TrackInput, Tracker};
 use crate::vision::Analysis;
 
+/// A confirmed track seen in a frame: the detection it took (a reported or a low one), at full
+/// precision, for the session's analytics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Seen {
+    /// The track.
+    pub track_id: u64,
+    /// The detection's label.
+    pub label: String,
+    /// The detection's box.
+    pub bbox: [f32; 4],
+}
+
 /// Run `tracker` on `analysis`'s detections (full precision), then turn the analysis into the
-/// wire's result with `track_id` and `track_text` filled in.
-pub fn annotate(tracker: &mut Tracker, analysis: Analysis) -> FrameResult {
-    let Some(found) = analysis.detections.as_ref() else { return FrameResult::from(analysis) };
+/// wire's result with `track_id` and `track_text` filled in. Also returns the confirmed tracks
+/// seen in this frame (every detection a confirmed track took, low ones included). A result
+/// without detections (the `ocr` pipeline) leaves the tracker alone.
+pub fn annotate(tracker: &mut Tracker, analysis: Analysis) -> (FrameResult, Vec<Seen>) {
+    let Some(found) = analysis.detections.as_ref() else { return (FrameResult::from(analysis), Vec::new()) };
     // The reported detections first (their ids go on the wire), then the low ones the client
     // never sees.
     let low = analysis.low_detections.iter().flatten();
+    let all: Vec<&crate::vision::Detection> = found.iter().chain(low).collect();
     let inputs: Vec<TrackInput> =
-        found.iter().chain(low).map(|d| TrackInput { bbox: d.bbox, score: d.score, class_id: d.class_id }).collect();
+        all.iter().map(|d| TrackInput { bbox: d.bbox, score: d.score, class_id: d.class_id }).collect();
     let mut ids = tracker.update(&inputs);
+    let seen = all
+        .iter()
+        .zip(&ids)
+        .filter_map(|(d, id)| Some(Seen { track_id: (*id)?, label: d.label.clone(), bbox: d.bbox }))
+        .collect();
     ids.truncate(found.len());
     let line_ids: Vec<Option<u64>> = analysis
         .texts
@@ -42,7 +62,7 @@ pub fn annotate(tracker: &mut Tracker, analysis: Analysis) -> FrameResult {
     for (line, id) in result.texts.iter_mut().flatten().zip(line_ids) {
         line.track_id = id;
     }
-    result
+    (result, seen)
 }
 
 #[cfg(test)]
@@ -77,7 +97,8 @@ mod tests {
             if let Some(t) = a.texts.as_mut() {
                 t[0].score = if i == 1 { 0.6 } else { 0.9 };
             }
-            let r = annotate(&mut t, a);
+            let (r, seen) = annotate(&mut t, a);
+            assert_eq!(seen.len(), usize::from(r.detections.as_ref().unwrap()[0].track_id.is_some()));
             let (d, texts) = (&r.detections.as_ref().unwrap()[0], r.texts.as_ref().unwrap());
             assert!(d.track_id.is_some());
             id = id.or(d.track_id);
@@ -92,8 +113,9 @@ mod tests {
     fn results_without_detections_are_left_alone() {
         let mut t = Tracker::new(TrackConfig::default());
         let a = Analysis { texts: Some(vec![line("X", None)]), ..Analysis::default() };
-        let r = annotate(&mut t, a);
+        let (r, seen) = annotate(&mut t, a);
         assert_eq!(r.texts.unwrap()[0].track_id, None);
+        assert!(seen.is_empty());
         assert!(t.is_empty());
     }
 
@@ -116,9 +138,12 @@ mod tests {
                 low_detections: Some(if hidden { vec![car] } else { vec![] }),
                 texts: None,
             };
-            let r = annotate(&mut t, a);
+            let (r, seen) = annotate(&mut t, a);
             let wire = r.detections.unwrap();
             assert_eq!(wire.len(), usize::from(!hidden), "low detections never reach the wire");
+            if i > 0 {
+                assert_eq!(seen.iter().map(|s| s.track_id).collect::<Vec<_>>(), vec![1], "frame {i}: seen, low or not");
+            }
             ids.extend(wire.iter().map(|d| d.track_id));
         }
         assert_eq!(ids, vec![Some(1); 4], "one id before and after the low-score stretch");

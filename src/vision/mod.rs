@@ -22,7 +22,7 @@ pub mod parallel;
 pub mod runtime;
 pub mod track;
 
-pub use analysis::{Analysis, Detection, DetectorInfo, StageTimes, TextLine};
+pub use analysis::{class_id, Analysis, Detection, DetectorInfo, StageTimes, TextLine};
 use detect::Detector;
 use geometry::area;
 use image::RgbImage;

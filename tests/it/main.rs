@@ -1,6 +1,7 @@
 //! The one integration-test binary: real servers on port 0, real tungstenite clients over
 //! loopback, real JPEG frames and the shipped model.
 
+mod analytics;
 mod cli;
 mod cv;
 mod fuzz_replay;

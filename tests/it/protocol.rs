@@ -2,6 +2,8 @@
 //! message with `deny_unknown_fields`, so a renamed, added or missing field fails these tests.
 //! Keep in sync with `docs/PROTOCOL.md`.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize, PartialEq)]
@@ -14,13 +16,40 @@ pub enum Msg {
         limits: Limits,
         track: bool,
         options: SessionOptions,
+        zones: Vec<Zone>,
+        lines: Vec<Line>,
+        anchor: String,
         detector: Option<DetectorInfo>,
+    },
+    Configured {
+        pipeline: String,
+        track: bool,
+        options: SessionOptions,
+        zones: Vec<Zone>,
+        lines: Vec<Line>,
+        anchor: String,
+        /// Only when the change ended live tracks.
+        #[serde(default)]
+        events: Vec<Event>,
     },
     Result {
         frame_index: u64,
         result: FrameResult,
         dropped_frames: u64,
         timings_ms: Timings,
+        /// With tracking, when the frame changed something.
+        #[serde(default)]
+        events: Vec<Event>,
+        /// With zones.
+        zones: Option<BTreeMap<String, ZoneCount>>,
+        /// With lines.
+        lines: Option<BTreeMap<String, LineCount>>,
+    },
+    EndOfStream {
+        frame_index: Option<u64>,
+        events: Vec<Event>,
+        zones: BTreeMap<String, ZoneCount>,
+        lines: BTreeMap<String, LineCount>,
     },
     FrameDropped {
         frame_index: u64,
@@ -35,6 +64,98 @@ pub enum Msg {
         frame_index: Option<u64>,
         detail: Option<String>,
     },
+}
+
+/// What a frame changed (`events` of results, `configured` and `end_of_stream`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Event {
+    TrackStarted {
+        track_id: u64,
+        label: String,
+        frame_index: u64,
+    },
+    ZoneEntered {
+        zone: String,
+        track_id: u64,
+        label: String,
+        frame_index: u64,
+    },
+    ZoneExited {
+        zone: String,
+        track_id: u64,
+        label: String,
+        frame_index: u64,
+        dwell_frames: u64,
+        dwell_ms: u64,
+    },
+    LineCrossed {
+        line: String,
+        direction: String,
+        track_id: u64,
+        label: String,
+        frame_index: u64,
+    },
+    Loitering {
+        zone: String,
+        track_id: u64,
+        label: String,
+        frame_index: u64,
+        dwell_ms: u64,
+    },
+    TrackEnded {
+        track_id: u64,
+        label: String,
+        first_frame_index: u64,
+        last_frame_index: u64,
+        frames: u64,
+        /// Absent without a reading.
+        text: Option<String>,
+        text_score: Option<f32>,
+        zones: BTreeMap<String, Dwell>,
+        lines: BTreeMap<String, String>,
+    },
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Dwell {
+    pub dwell_frames: u64,
+    pub dwell_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ZoneCount {
+    pub count: u64,
+    pub by_label: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LineCount {
+    #[serde(rename = "in")]
+    pub into: u64,
+    pub out: u64,
+}
+
+/// A zone as `session_started` and `configured` echo it.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Zone {
+    pub name: String,
+    pub polygon: Vec<[f64; 2]>,
+    pub classes: Option<Vec<String>>,
+    pub inertia: u32,
+    pub loiter_s: Option<f64>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Line {
+    pub name: String,
+    pub points: [[f64; 2]; 2],
+    pub classes: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize, PartialEq)]
@@ -118,7 +239,7 @@ fn pinned_types_refuse_unknown_fields() {
     assert_eq!(serde_json::from_str::<Msg>(ok).unwrap(), Msg::FrameDropped { frame_index: 3, dropped_frames: 1 });
     let extra = r#"{"type":"frame_dropped","frame_index":3,"dropped_frames":1,"x":0}"#;
     assert!(serde_json::from_str::<Msg>(extra).is_err());
-    let nested = r#"{"type":"session_started","session_id":"a","protocol":1,"pipeline":"detect","limits":{"max_frame_bytes":1,"max_pixels":2,"y":3},"track":false,"options":{"min_score":0.5,"max_detections":100,"ocr":"frame"}}"#;
+    let nested = r#"{"type":"session_started","session_id":"a","protocol":1,"pipeline":"detect","limits":{"max_frame_bytes":1,"max_pixels":2,"y":3},"track":false,"options":{"min_score":0.5,"max_detections":100,"ocr":"frame"},"zones":[],"lines":[],"anchor":"center"}"#;
     assert!(serde_json::from_str::<Msg>(nested).is_err());
 }
 
@@ -126,19 +247,67 @@ fn pinned_types_refuse_unknown_fields() {
 #[test]
 fn server_types_serialise_to_the_pinned_shapes() {
     use framewire::protocol as p;
+    let config = p::ConfigEcho {
+        track: true,
+        options: p::SessionOptions {
+            min_score: 0.5,
+            classes: Some(vec!["cat".into()]),
+            max_detections: 100,
+            ocr: "frame",
+        },
+        zones: vec![p::ZoneEcho {
+            name: "bay".into(),
+            polygon: vec![[0.0, 0.0], [10.0, 0.0], [10.0, 10.0]],
+            classes: Some(vec!["car".into()]),
+            inertia: 2,
+            loiter_s: Some(60.0),
+        }],
+        lines: vec![p::LineEcho { name: "gate".into(), points: [[0.0, 5.0], [10.0, 5.0]], classes: None }],
+        anchor: "bottom_center",
+    };
+    let ended = p::Event::TrackEnded {
+        track_id: 4,
+        label: "car".into(),
+        first_frame_index: 12,
+        last_frame_index: 51,
+        frames: 38,
+        text: Some("KX 705".into()),
+        text_score: Some(0.97),
+        zones: p::Named(vec![("bay".into(), p::DwellTime { dwell_frames: 30, dwell_ms: 1012 })]),
+        lines: p::Named(vec![("gate".into(), "in")]),
+    };
+    let events = vec![
+        p::Event::TrackStarted { track_id: 4, label: "car".into(), frame_index: 12 },
+        p::Event::ZoneEntered { zone: "bay".into(), track_id: 4, label: "car".into(), frame_index: 14 },
+        p::Event::ZoneExited {
+            zone: "bay".into(),
+            track_id: 4,
+            label: "car".into(),
+            frame_index: 44,
+            dwell: p::DwellTime { dwell_frames: 30, dwell_ms: 1012 },
+        },
+        p::Event::LineCrossed {
+            line: "gate".into(),
+            direction: "in",
+            track_id: 4,
+            label: "car".into(),
+            frame_index: 20,
+        },
+        p::Event::Loitering { zone: "bay".into(), track_id: 4, label: "car".into(), frame_index: 30, dwell_ms: 60020 },
+        ended.clone(),
+    ];
+    let zones = p::Named(vec![(
+        "bay".to_string(),
+        p::ZoneCount { count: 1, by_label: [("car".to_string(), 1)].into_iter().collect() },
+    )]);
+    let lines = p::Named(vec![("gate".to_string(), p::LineCount { r#in: 1, out: 0 })]);
     let msgs = [
         p::ServerMessage::SessionStarted {
             session_id: "id".into(),
             protocol: 1,
             pipeline: "detect",
             limits: p::Limits { max_frame_bytes: 1, max_pixels: 2 },
-            track: false,
-            options: p::SessionOptions {
-                min_score: 0.5,
-                classes: Some(vec!["cat".into()]),
-                max_detections: 100,
-                ocr: "frame",
-            },
+            config: config.clone(),
             detector: Some(p::DetectorInfo {
                 family: "ssd",
                 input: [300, 300],
@@ -170,10 +339,36 @@ fn server_types_serialise_to_the_pinned_shapes() {
             },
             dropped_frames: 2,
             timings_ms: p::Timings::default(),
+            events: events.clone(),
+            zones: Some(zones.clone()),
+            lines: Some(lines.clone()),
+        },
+        p::ServerMessage::Configured { pipeline: "detect", config, events: vec![ended.clone()] },
+        p::ServerMessage::EndOfStream { frame_index: Some(51), events: vec![ended], zones, lines },
+        p::ServerMessage::EndOfStream {
+            frame_index: None,
+            events: vec![],
+            zones: p::Named(vec![]),
+            lines: p::Named(vec![]),
         },
         p::ServerMessage::FrameDropped { frame_index: 1, dropped_frames: 1 },
         p::ServerMessage::SlowDown { dropped_frames: 5, suggested_fps: 7 },
-        p::ServerMessage::Error { error: p::ErrorCode::InvalidFrame, frame_index: Some(3), detail: Some("corrupt") },
+        p::ServerMessage::Error {
+            error: p::ErrorCode::InvalidFrame,
+            frame_index: Some(3),
+            detail: Some("corrupt".into()),
+        },
+        p::ServerMessage::Error {
+            error: p::ErrorCode::InvalidConfig,
+            frame_index: None,
+            detail: Some("zones[1].polygon: the polygon crosses or touches itself".into()),
+        },
+        p::ServerMessage::Error {
+            error: p::ErrorCode::InvalidMessage,
+            frame_index: None,
+            detail: Some("not valid JSON (line 1, column 8)".into()),
+        },
+        p::ServerMessage::Error { error: p::ErrorCode::RateLimited, frame_index: None, detail: None },
         p::ServerMessage::Error { error: p::ErrorCode::UnsupportedMessage, frame_index: None, detail: None },
         p::ServerMessage::Error { error: p::ErrorCode::Internal, frame_index: Some(9), detail: None },
     ];
@@ -181,6 +376,22 @@ fn server_types_serialise_to_the_pinned_shapes() {
         let json = m.to_json();
         serde_json::from_str::<Msg>(&json).unwrap_or_else(|e| panic!("{e}: {json}"));
     }
+    // The issue's examples, exactly.
+    let v = |e: &p::Event| serde_json::to_value(e).unwrap();
+    assert_eq!(
+        v(&events[5]),
+        serde_json::json!({"type":"track_ended","track_id":4,"label":"car","first_frame_index":12,
+            "last_frame_index":51,"frames":38,"text":"KX 705","text_score":0.97f32,
+            "zones":{"bay":{"dwell_frames":30,"dwell_ms":1012}},"lines":{"gate":"in"}})
+    );
+    assert_eq!(
+        v(&events[2]),
+        serde_json::json!({"type":"zone_exited","zone":"bay","track_id":4,"label":"car","frame_index":44,
+            "dwell_frames":30,"dwell_ms":1012})
+    );
+    // Named maps keep the configuration's order (not alphabetical).
+    let two = p::Named(vec![("z".to_string(), 1), ("a".to_string(), 2)]);
+    assert_eq!(serde_json::to_string(&two).unwrap(), r#"{"z":1,"a":2}"#);
     let v: serde_json::Value = serde_json::from_str(
         &p::ServerMessage::Error { error: p::ErrorCode::Internal, frame_index: Some(9), detail: None }.to_json(),
     )

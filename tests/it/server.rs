@@ -167,8 +167,21 @@ fn session_started_announces_the_session() {
     let (mut ws, _) = tungstenite::connect(server.url("/ws/video/stream?pipeline=detect")).unwrap();
     let Ok(Message::Text(t)) = ws.read() else { panic!("no text") };
     match serde_json::from_str::<Msg>(&t).unwrap() {
-        Msg::SessionStarted { session_id, protocol, pipeline, limits, track, options, detector } => {
+        Msg::SessionStarted {
+            session_id,
+            protocol,
+            pipeline,
+            limits,
+            track,
+            options,
+            detector,
+            zones,
+            lines,
+            anchor,
+        } => {
             assert!(!track, "tracking is off by default");
+            assert!(zones.is_empty() && lines.is_empty(), "no analytics until a configure message");
+            assert_eq!(anchor, "bottom_center");
             assert_eq!((options.min_score, options.classes, options.max_detections), (0.5, None, 100));
             assert_eq!(options.ocr, "frame");
             let d = detector.expect("the detector is announced");

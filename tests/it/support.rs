@@ -146,6 +146,7 @@ pub struct Client {
 
 /// What the next read produced.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // a test helper: one value at a time
 pub enum Event {
     Msg(Msg),
     Close(Option<(u16, String)>),
@@ -166,6 +167,17 @@ impl Client {
 
     pub fn send_frame(&mut self, bytes: &[u8]) {
         self.ws.send(Message::Binary(bytes.to_vec())).expect("send frame");
+    }
+
+    /// Send a text message (a control message, or not).
+    pub fn send_text(&mut self, text: &str) {
+        self.ws.send(Message::text(text)).expect("send text");
+    }
+
+    /// Send a text message and read the next message (its answer when no frame is in flight).
+    pub fn control(&mut self, text: &str) -> Msg {
+        self.send_text(text);
+        self.next()
     }
 
     /// The next event (message, close with code and reason, or pong).

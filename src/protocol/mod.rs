@@ -8,11 +8,19 @@
 //!
 //! Client → server: each binary message is one JPEG frame; its `frame_index` is the 0-based
 //! count of binary messages in the session (dropped and invalid frames use up their index).
-//! Text messages are refused (`unsupported_message`, close 1003). Pings are answered.
+//! Text messages are control messages ([`control`]: `configure`, `end_of_stream`); any other
+//! text is refused (`unsupported_message`, close 1003). Pings are answered.
 
-use serde::Serialize;
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
+
+use crate::analytics;
 use crate::vision;
+
+pub mod control;
 
 /// The pipeline names (`detect`, `ocr`, `detect_ocr`) are vision's own: see
 /// [`PipelineKind::as_str`].
@@ -27,7 +35,7 @@ pub mod close {
     pub const NORMAL: u16 = 1000;
     /// The server is shutting down.
     pub const GOING_AWAY: u16 = 1001;
-    /// A text message was sent: only binary JPEG frames are accepted.
+    /// A text message that is not a control message.
     pub const UNSUPPORTED: u16 = 1003;
     /// An invalid frame (with `--on-invalid close`).
     pub const INVALID_PAYLOAD: u16 = 1007;
@@ -56,14 +64,37 @@ pub enum ServerMessage {
         pipeline: &'static str,
         /// Limits a frame must respect.
         limits: Limits,
-        /// Whether detections carry `track_id` (and `track_text`): `?track=true`, or the
-        /// server's `--track`.
-        track: bool,
-        /// The per-session options in force (the query's, else the server's).
-        options: SessionOptions,
+        /// The configuration in force: `pipeline` aside, `track`, `options`, `zones`, `lines`,
+        /// `anchor` (the query's, else the server's).
+        #[serde(flatten)]
+        config: ConfigEcho,
         /// The detector this server runs (absent only on a server without one).
         #[serde(skip_serializing_if = "Option::is_none")]
         detector: Option<DetectorInfo>,
+    },
+    /// A `configure` message was applied: the whole configuration in force from the next frame
+    /// a worker takes. With `events` when it ended live tracks (tracking switched off).
+    Configured {
+        /// The session's pipeline now.
+        pipeline: &'static str,
+        /// The rest of the configuration, as in `session_started`.
+        #[serde(flatten)]
+        config: ConfigEcho,
+        /// `track_ended` (and `zone_exited`) of the tracks the change ended; absent when none.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        events: Vec<Event>,
+    },
+    /// The answer to `end_of_stream`: every frame received before it was answered, then every
+    /// live track ended.
+    EndOfStream {
+        /// The last frame answered with a result in this session (`null`: none yet).
+        frame_index: Option<u64>,
+        /// The `zone_exited` and `track_ended` events of the tracks it ended.
+        events: Vec<Event>,
+        /// Who is in each zone now (nobody: every track ended), by zone name.
+        zones: Named<ZoneCount>,
+        /// Each line's crossings since the session began.
+        lines: Named<LineCount>,
     },
     /// The result of one frame, sent in increasing `frame_index` order.
     Result {
@@ -75,6 +106,15 @@ pub enum ServerMessage {
         dropped_frames: u64,
         /// Where the time went, in milliseconds.
         timings_ms: Timings,
+        /// With tracking: what this frame changed, in order; absent when nothing did.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        events: Vec<Event>,
+        /// With zones: who is in each zone now, by zone name (absent without zones).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        zones: Option<Named<ZoneCount>>,
+        /// With lines: each line's crossings since the session began (absent without lines).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        lines: Option<Named<LineCount>>,
     },
     /// A frame was replaced by a newer one before the pipeline took it (latest frame wins).
     FrameDropped {
@@ -93,15 +133,17 @@ pub enum ServerMessage {
     },
     /// Something went wrong; `error` is a stable snake_case code.
     Error {
-        /// `invalid_frame`, `unsupported_message` or `internal`.
+        /// `invalid_frame`, `unsupported_message`, `invalid_message`, `invalid_config`,
+        /// `rate_limited` or `internal`.
         error: ErrorCode,
         /// The frame concerned, when there is one.
         #[serde(skip_serializing_if = "Option::is_none")]
         frame_index: Option<u64>,
         /// For `invalid_frame`: the reason code (`not_jpeg`, `truncated`, `corrupt`,
-        /// `too_large`, `too_many_pixels`, `unsupported`).
+        /// `too_large`, `too_many_pixels`, `unsupported`). For `invalid_config`:
+        /// `"<field>: <why>"`; for `invalid_message`: what is wrong with it.
         #[serde(skip_serializing_if = "Option::is_none")]
-        detail: Option<&'static str>,
+        detail: Option<Cow<'static, str>>,
     },
 }
 
@@ -111,8 +153,17 @@ pub enum ServerMessage {
 pub enum ErrorCode {
     /// The frame failed validation or decoding; `detail` says why.
     InvalidFrame,
-    /// A text message was received; only binary JPEG frames are accepted.
+    /// A text message that is not a control message (close 1003).
     UnsupportedMessage,
+    /// A text message meant as a control message but malformed (not JSON, over 64 KiB, an
+    /// `end_of_stream` with other keys); ignored, the session goes on.
+    InvalidMessage,
+    /// A `configure` message was refused (`detail` names the field); the configuration in
+    /// force stays, the session goes on.
+    InvalidConfig,
+    /// More control messages than `--max-control-rate` a second (or too many waiting for the
+    /// frames before them): this one was ignored; the session goes on.
+    RateLimited,
     /// A pipeline stage failed on this frame; the session goes on.
     Internal,
 }
@@ -254,6 +305,266 @@ fn centi_opt<S: serde::Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Er
     }
 }
 
+/// The configuration a session runs with, as `session_started` and `configured` show it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConfigEcho {
+    /// Whether detections carry `track_id` (and `track_text`) and events are sent.
+    pub track: bool,
+    /// The per-frame options in force.
+    pub options: SessionOptions,
+    /// The zones, in configuration order (`[]`: none).
+    pub zones: Vec<ZoneEcho>,
+    /// The lines, in configuration order (`[]`: none).
+    pub lines: Vec<LineEcho>,
+    /// `bottom_center` or `center`.
+    pub anchor: &'static str,
+}
+
+/// A zone as configured, every default filled in.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ZoneEcho {
+    /// Its name.
+    pub name: String,
+    /// Its polygon, frame pixels.
+    pub polygon: Vec<[f64; 2]>,
+    /// The labels it counts (absent: every label).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub classes: Option<Vec<String>>,
+    /// Observations in a row before an entry or exit counts.
+    pub inertia: u32,
+    /// Dwell in seconds after which `loitering` is sent (absent: never).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub loiter_s: Option<f64>,
+}
+
+/// A line as configured.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LineEcho {
+    /// Its name.
+    pub name: String,
+    /// Its start and end, frame pixels.
+    pub points: [[f64; 2]; 2],
+    /// The labels it counts (absent: every label).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub classes: Option<Vec<String>>,
+}
+
+/// Zone and line configuration for the wire.
+pub fn echo_spec(spec: &analytics::Spec) -> (Vec<ZoneEcho>, Vec<LineEcho>, &'static str) {
+    let zones = spec
+        .zones
+        .iter()
+        .map(|z| ZoneEcho {
+            name: z.name.clone(),
+            polygon: z.polygon.clone(),
+            classes: z.classes.clone(),
+            inertia: z.inertia,
+            loiter_s: z.loiter_s,
+        })
+        .collect();
+    let lines = spec
+        .lines
+        .iter()
+        .map(|l| LineEcho { name: l.name.clone(), points: l.points, classes: l.classes.clone() })
+        .collect();
+    (zones, lines, spec.anchor.as_str())
+}
+
+/// Named values serialised as one JSON object whose keys keep the configuration's order:
+/// `{"bay":{…},"door":{…}}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Named<T>(pub Vec<(String, T)>);
+
+impl<T: Serialize> Serialize for Named<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
+/// Who is in a zone now.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ZoneCount {
+    /// Tracks counted inside.
+    pub count: u64,
+    /// The same by label (labels with nobody inside are absent).
+    pub by_label: BTreeMap<String, u64>,
+}
+
+/// A line's crossings since the session began.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct LineCount {
+    /// Crossings `in` (from the line's left to its right, looking from its first point).
+    #[serde(rename = "in")]
+    pub r#in: u64,
+    /// Crossings `out`.
+    pub out: u64,
+}
+
+/// How long a track stayed in a zone.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct DwellTime {
+    /// Frame indices from the counted entry to the counted exit.
+    pub dwell_frames: u64,
+    /// Milliseconds between those frames' arrivals (the server's monotonic clock).
+    pub dwell_ms: u64,
+}
+
+/// What a frame changed, tagged by `type` (see `docs/PROTOCOL.md`, Events).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// A track was confirmed (its first frame with an id).
+    TrackStarted {
+        /// The track.
+        track_id: u64,
+        /// Its label.
+        label: String,
+        /// The frame.
+        frame_index: u64,
+    },
+    /// A track counted as entered a zone (after the zone's `inertia`).
+    ZoneEntered {
+        /// The zone.
+        zone: String,
+        /// The track.
+        track_id: u64,
+        /// Its label.
+        label: String,
+        /// The frame the entry counted.
+        frame_index: u64,
+    },
+    /// A track counted as left a zone, or ended inside it.
+    ZoneExited {
+        /// The zone.
+        zone: String,
+        /// The track.
+        track_id: u64,
+        /// Its label.
+        label: String,
+        /// The frame the exit counted (for an ended track: its last observation).
+        frame_index: u64,
+        /// This visit's dwell.
+        #[serde(flatten)]
+        dwell: DwellTime,
+    },
+    /// A track crossed a line.
+    LineCrossed {
+        /// The line.
+        line: String,
+        /// `in` or `out`.
+        direction: &'static str,
+        /// The track.
+        track_id: u64,
+        /// Its label.
+        label: String,
+        /// The frame it was seen on the other side.
+        frame_index: u64,
+    },
+    /// A track's dwell in a zone passed the zone's `loiter_s` (once a visit).
+    Loitering {
+        /// The zone.
+        zone: String,
+        /// The track.
+        track_id: u64,
+        /// Its label.
+        label: String,
+        /// The frame.
+        frame_index: u64,
+        /// Its dwell so far, ms.
+        dwell_ms: u64,
+    },
+    /// A track was removed (lost longer than `--track-buffer`, or ended by `end_of_stream`).
+    TrackEnded {
+        /// The track.
+        track_id: u64,
+        /// Its label.
+        label: String,
+        /// Its first frame with an id.
+        first_frame_index: u64,
+        /// The last frame it was seen in.
+        last_frame_index: u64,
+        /// Frames it was seen in.
+        frames: u64,
+        /// Its final reading (`track_text`); absent without one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        text: Option<String>,
+        /// That reading's best confidence, 4 decimals; absent without one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        text_score: Option<f32>,
+        /// Its total dwell in each zone it entered.
+        zones: Named<DwellTime>,
+        /// The direction of its last crossing of each line it crossed.
+        lines: Named<&'static str>,
+    },
+}
+
+impl From<analytics::Dwell> for DwellTime {
+    fn from(d: analytics::Dwell) -> DwellTime {
+        DwellTime { dwell_frames: d.frames, dwell_ms: d.ms }
+    }
+}
+
+impl From<analytics::Event> for Event {
+    fn from(e: analytics::Event) -> Event {
+        use analytics::Event as A;
+        match e {
+            A::TrackStarted { track_id, label, frame_index } => Event::TrackStarted { track_id, label, frame_index },
+            A::ZoneEntered { zone, track_id, label, frame_index } => {
+                Event::ZoneEntered { zone, track_id, label, frame_index }
+            }
+            A::ZoneExited { zone, track_id, label, frame_index, dwell } => {
+                Event::ZoneExited { zone, track_id, label, frame_index, dwell: dwell.into() }
+            }
+            A::LineCrossed { line, direction, track_id, label, frame_index } => {
+                Event::LineCrossed { line, direction: direction.as_str(), track_id, label, frame_index }
+            }
+            A::Loitering { zone, track_id, label, frame_index, dwell_ms } => {
+                Event::Loitering { zone, track_id, label, frame_index, dwell_ms }
+            }
+            A::TrackEnded {
+                track_id,
+                label,
+                first_frame_index,
+                last_frame_index,
+                frames,
+                text,
+                text_score,
+                zones,
+                lines,
+            } => Event::TrackEnded {
+                track_id,
+                label,
+                first_frame_index,
+                last_frame_index,
+                frames,
+                text,
+                text_score: text_score.map(round4),
+                zones: Named(zones.into_iter().map(|(n, d)| (n, d.into())).collect()),
+                lines: Named(lines.into_iter().map(|(n, d)| (n, d.as_str())).collect()),
+            },
+        }
+    }
+}
+
+/// The wire's zone counts of `a`.
+pub fn zone_counts(a: &analytics::Analytics) -> Named<ZoneCount> {
+    Named(
+        a.zone_counts()
+            .into_iter()
+            .map(|(n, c)| (n.to_owned(), ZoneCount { count: c.count, by_label: c.by_label }))
+            .collect(),
+    )
+}
+
+/// The wire's line counts of `a`.
+pub fn line_counts(a: &analytics::Analytics) -> Named<LineCount> {
+    Named(a.line_counts().into_iter().map(|(n, c)| (n.to_owned(), LineCount { r#in: c.r#in, out: c.out })).collect())
+}
+
 impl ServerMessage {
     /// The message as JSON text.
     pub fn to_json(&self) -> String {
@@ -387,6 +698,9 @@ mod tests {
             result: r,
             dropped_frames: 0,
             timings_ms: Timings::new(&vision::StageTimes { decode: 1.234_56, ..Default::default() }, 0.5, 2.0),
+            events: Vec::new(),
+            zones: None,
+            lines: None,
         }
         .to_json();
         assert!(json.contains(r#""decode":1.23"#), "{json}");

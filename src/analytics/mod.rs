@@ -134,9 +134,9 @@ fn refuse<T>(field: String, why: impl Into<String>) -> Result<T, SpecError> {
 impl Spec {
     /// Check every bound and rule of the zones and lines: counts, names, points (finite, within
     /// ±[`COORD_FACTOR`] × `max_side`), polygons (3 to 64 points, not crossing themselves),
-    /// lines (two distinct points), `classes` (labels of the detector, `labels`), `inertia` and
-    /// `loiter_s`. The first problem found is the answer.
-    pub fn validate(&self, labels: &[String], max_side: u32) -> Result<(), SpecError> {
+    /// lines (two distinct points), `classes` (labels the detector gives: `is_label`), `inertia`
+    /// and `loiter_s`. The first problem found is the answer.
+    pub fn validate(&self, is_label: impl Fn(&str) -> bool, max_side: u32) -> Result<(), SpecError> {
         let limit = COORD_FACTOR * f64::from(max_side);
         let point_ok = |p: &Point| p.iter().all(|c| c.is_finite() && c.abs() <= limit);
         let points_why = format!("coordinates must be finite and within ±{limit} px");
@@ -164,7 +164,7 @@ impl Spec {
         }
         let classes_ok = |classes: &Option<Vec<String>>, field: String| match classes {
             Some(c) if c.is_empty() => refuse(field, "an empty list matches nothing: leave it out for every label"),
-            Some(c) => match c.iter().find(|l| !labels.contains(l)) {
+            Some(c) => match c.iter().find(|l| !is_label(l)) {
                 Some(l) => refuse(field, format!("unknown label {l:?}")),
                 None => Ok(()),
             },
