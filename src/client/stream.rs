@@ -9,13 +9,19 @@
 //! The exit status is 0 only if every frame sent was answered, dropped or refused as the
 //! protocol says, no `error` message arrived and the session ended normally.
 //!
+//! `--config FILE.json` sends the file as a `configure` message before the first frame (its
+//! `"type"` may be left out) and waits for `configured`: an `invalid_config` answer ends the
+//! run with the server's `"<field>: <why>"`. After the last frame it sends `end_of_stream` and
+//! prints the answer (live tracks ended, final counts). With `--output human` each event is a
+//! line of its own.
+//!
 //! One thread talks to the socket (a blocking tungstenite socket cannot be shared between a
 //! reader and a writer thread): it sends on schedule and reads with a short timeout in between.
 //! A second thread reads the source into a channel of depth 2, so a slow pipe never stalls the
 //! socket.
 
 use std::io::{self, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, TryRecvError};
@@ -24,6 +30,7 @@ use tungstenite::Message;
 
 use super::common::{connect, jpeg_files, session_url, ConnectError, Ws};
 use super::mjpeg::{MjpegError, MjpegSplitter};
+use crate::protocol::control::MAX_CONTROL_BYTES;
 use crate::protocol::PipelineKind;
 
 /// How `framewire stream` prints what the server sends.
@@ -67,6 +74,10 @@ pub struct StreamArgs {
     /// Seconds to wait for outstanding results after the last frame is sent.
     #[arg(long, default_value_t = 10.0)]
     pub drain_timeout: f64,
+    /// A JSON file sent as a `configure` message before the first frame (options, `zones`,
+    /// `lines`, `anchor`; see docs/PROTOCOL.md); `end_of_stream` is sent after the last frame.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
 }
 
 /// What went wrong while streaming.
@@ -89,6 +100,17 @@ pub enum StreamError {
     /// The server sent something that is not a protocol message.
     #[error("unexpected message from the server: {0}")]
     Protocol(String),
+    /// The `--config` file could not be read or is not a JSON object of at most 64 KiB.
+    #[error("--config {path}: {why}")]
+    ConfigFile {
+        /// The file given.
+        path: PathBuf,
+        /// Why.
+        why: String,
+    },
+    /// The server refused the `--config` file (`invalid_config`): its `"<field>: <why>"`.
+    #[error("the server refused the configuration: {0}")]
+    Refused(String),
 }
 
 impl From<tungstenite::Error> for StreamError {
@@ -117,6 +139,8 @@ pub struct Summary {
     pub dropped: u64,
     /// `error` messages received (invalid frames, internal errors, unsupported messages).
     pub errors: u64,
+    /// Events received (in results and in the end-of-stream answer).
+    pub events: u64,
     /// The server's close code and reason, if it closed the session.
     pub closed_by_server: Option<(u16, String)>,
     /// Median latency (send → result), ms.
@@ -137,8 +161,9 @@ impl Summary {
             Some((code, reason)) => format!(", server closed {code} {reason}"),
             None => String::new(),
         };
+        let events = if self.events > 0 { format!(" events {}", self.events) } else { String::new() };
         format!(
-            "sent {} results {} dropped {} errors {} p50 {:.1} ms{close}",
+            "sent {} results {} dropped {} errors {}{events} p50 {:.1} ms{close}",
             self.sent, self.results, self.dropped, self.errors, self.p50_ms
         )
     }
@@ -231,11 +256,94 @@ fn human_line(v: &serde_json::Value, latency_ms: f64) -> String {
     format!("#{idx:<5} {latency_ms:7.1} ms  {}", if parts.is_empty() { "-".into() } else { parts.join(", ") })
 }
 
+/// One event as a line: `#frame type names…`.
+fn event_line(e: &serde_json::Value) -> String {
+    let s = |k: &str| e[k].as_str().unwrap_or("");
+    let n = |k: &str| e[k].as_u64().map_or_else(String::new, |v| v.to_string());
+    let who = format!("{} #{}", s("label"), n("track_id"));
+    let at = |k: &str| format!("#{:<5}", n(k));
+    match s("type") {
+        "track_started" => format!("{} track_started {who}", at("frame_index")),
+        "zone_entered" => format!("{} zone_entered {} {who}", at("frame_index"), s("zone")),
+        "zone_exited" => {
+            format!("{} zone_exited {} {who} after {} ms", at("frame_index"), s("zone"), n("dwell_ms"))
+        }
+        "line_crossed" => format!("{} line_crossed {} {} {who}", at("frame_index"), s("line"), s("direction")),
+        "loitering" => format!("{} loitering {} {who} {} ms", at("frame_index"), s("zone"), n("dwell_ms")),
+        "track_ended" => {
+            let text = e["text"].as_str().map_or_else(String::new, |t| format!(" text {t:?}"));
+            format!("{} track_ended {who} frames {}{text}", at("last_frame_index"), n("frames"))
+        }
+        other => format!("event {other}"),
+    }
+}
+
+/// The `--config` file as a `configure` message: a JSON object of at most
+/// [`MAX_CONTROL_BYTES`], `"type":"configure"` added when it has no `type`.
+pub fn configure_message(path: &Path) -> Result<String, StreamError> {
+    let bad = |why: String| StreamError::ConfigFile { path: path.to_owned(), why };
+    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+    let mut v: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
+    let Some(map) = v.as_object_mut() else { return Err(bad("not a JSON object".into())) };
+    match map.get("type") {
+        None => {
+            map.insert("type".into(), "configure".into());
+        }
+        Some(t) if t == "configure" => {}
+        Some(_) => return Err(bad("its \"type\", if given, must be \"configure\"".into())),
+    }
+    let msg = v.to_string();
+    if msg.len() > MAX_CONTROL_BYTES {
+        return Err(bad(format!("over {MAX_CONTROL_BYTES} bytes")));
+    }
+    Ok(msg)
+}
+
+/// Send `msg` and read until the server's `configured` (printed as JSON output) or its refusal.
+fn send_config(ws: &mut Ws, msg: String, args: &StreamArgs, out: &mut dyn Write) -> Result<(), StreamError> {
+    ws.send(Message::text(msg))?;
+    let until = Instant::now() + Duration::from_secs_f64(args.drain_timeout.max(1.0));
+    loop {
+        set_timeout(ws, until.saturating_duration_since(Instant::now()));
+        let text = match ws.read() {
+            Ok(Message::Text(t)) => t,
+            Ok(Message::Close(f)) => {
+                return Err(StreamError::Protocol(format!("closed before configured: {f:?}")));
+            }
+            Ok(_) => continue,
+            Err(tungstenite::Error::Io(e))
+                if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) =>
+            {
+                return Err(StreamError::Protocol("no answer to the configure message".into()));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let v: serde_json::Value = serde_json::from_str(&text).map_err(|_| StreamError::Protocol(text.to_string()))?;
+        match v["type"].as_str() {
+            Some("configured") => {
+                if args.output == Output::Json {
+                    let _ = writeln!(out, "{text}");
+                }
+                return Ok(());
+            }
+            Some("error") => {
+                let detail = v["detail"].as_str().unwrap_or_default();
+                return Err(StreamError::Refused(format!("{} {detail}", v["error"].as_str().unwrap_or("?"))));
+            }
+            _ => return Err(StreamError::Protocol(text.to_string())),
+        }
+    }
+}
+
 /// Stream `args.source` to the server, writing output lines to `out`; returns the summary.
 pub fn run(args: &StreamArgs, out: &mut dyn Write) -> Result<Summary, StreamError> {
+    let config = args.config.as_deref().map(configure_message).transpose()?;
     let (mut ws, hello) = connect(&session_url(&args.url, args.pipeline))?;
     if args.output == Output::Json {
         let _ = writeln!(out, "{hello}");
+    }
+    if let Some(msg) = config {
+        send_config(&mut ws, msg, args, out)?;
     }
     let (tx, rx) = crossbeam_channel::bounded(2);
     let src_args = args.clone();
@@ -244,6 +352,19 @@ pub fn run(args: &StreamArgs, out: &mut dyn Write) -> Result<Summary, StreamErro
     drop(rx);
     let _ = reader.join();
     result
+}
+
+/// Where `end_of_stream` stands in a `--config` run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Eos {
+    /// No `--config`: not sent.
+    Off,
+    /// To send once every frame is settled.
+    Due,
+    /// Sent; waiting for the answer.
+    Sent,
+    /// Answered.
+    Answered,
 }
 
 fn session_loop(
@@ -260,6 +381,9 @@ fn session_loop(
     let mut drain_until: Option<Instant> = None;
     let mut source_error = None;
     let mut last_progress = Instant::now();
+    // With `--config`: `end_of_stream` goes out once every frame is settled, and the run ends
+    // with its answer.
+    let mut eos = if args.config.is_some() { Eos::Due } else { Eos::Off };
     loop {
         let now = Instant::now();
         if drain_until.is_none() && now >= next {
@@ -286,7 +410,11 @@ fn session_loop(
         }
         let settled = s.results + s.dropped + s.errors >= s.sent;
         if let Some(until) = drain_until {
-            if settled || now >= until {
+            if settled && eos == Eos::Due {
+                ws.send(Message::text(r#"{"type":"end_of_stream"}"#))?;
+                eos = Eos::Sent;
+            }
+            if (settled && eos != Eos::Sent) || now >= until {
                 break;
             }
         }
@@ -317,6 +445,8 @@ fn session_loop(
             .as_u64()
             .and_then(|i| sent_at.get(i as usize))
             .map_or(f64::NAN, |t| t.elapsed().as_secs_f64() * 1000.0);
+        let events = v["events"].as_array().map_or(&[][..], Vec::as_slice);
+        s.events += events.len() as u64;
         match v["type"].as_str() {
             Some("result") => {
                 s.results += 1;
@@ -324,7 +454,8 @@ fn session_loop(
             }
             Some("frame_dropped") => s.dropped += 1,
             Some("error") => s.errors += 1,
-            Some("slow_down") => {}
+            Some("slow_down") | Some("configured") => {}
+            Some("end_of_stream") => eos = Eos::Answered,
             _ => return Err(StreamError::Protocol(text.to_string())),
         }
         match args.output {
@@ -338,6 +469,12 @@ fn session_loop(
                     }
                     Some("error") => eprintln!("\r\x1b[Kerror: {text}"),
                     _ => {}
+                }
+                for e in events {
+                    let _ = writeln!(out, "{}", event_line(e));
+                }
+                if v["type"] == "end_of_stream" {
+                    let _ = writeln!(out, "end_of_stream zones {} lines {}", v["zones"], v["lines"]);
                 }
                 if last_progress.elapsed() >= Duration::from_millis(250) {
                     last_progress = Instant::now();

@@ -308,6 +308,56 @@ fn stream_sends_a_directory_and_an_mjpeg_pipe_and_accounts_for_every_frame() {
     assert!(lines.iter().any(|l| l.starts_with("#0") && l.contains("cat")), "{lines:?}");
 }
 
+/// `framewire stream --config`: the file goes out as a `configure` message first, events come
+/// in the results (`--output human`: a line each) and `end_of_stream` ends the run; a refused
+/// or unreadable file fails it with the reason.
+#[test]
+fn stream_with_a_config_file_prints_events_and_the_end_of_stream_summary() {
+    let server = crate::support::TestServer::start();
+    let url = server.url("/ws/video/stream");
+    let dir = std::env::temp_dir().join(format!("framewire-stream-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("gate.json");
+    // No "type": the client adds it.
+    std::fs::write(
+        &cfg,
+        r#"{"track":true,"classes":["person"],"lines":[{"name":"gate","points":[[315,0],[315,480]]}]}"#,
+    )
+    .unwrap();
+    let cfg = cfg.to_str().unwrap();
+    let base = ["tests/fixtures/track", "--fps", "5", "--pipeline", "detect", "--url", &url, "--config", cfg];
+    let (ok, lines, err) = stream(&base, b"");
+    assert!(ok, "{err}");
+    let (types, _) = tally(&lines);
+    assert_eq!(&types[..2], ["session_started", "configured"], "{types:?}");
+    assert_eq!(types.last().map(String::as_str), Some("end_of_stream"), "{types:?}");
+    let last: serde_json::Value = serde_json::from_str(lines.last().unwrap()).unwrap();
+    let ended = last["events"].as_array().unwrap();
+    assert!(ended.iter().any(|e| e["type"] == "track_ended" && e["label"] == "person"), "{last}");
+    assert!(err.contains("events "), "the summary counts events: {err}");
+
+    let human: Vec<&str> = base.iter().copied().chain(["--output", "human"]).collect();
+    let (ok, lines, err) = stream(&human, b"");
+    assert!(ok, "{err}");
+    assert!(lines.iter().any(|l| l.contains("track_started person #1")), "{lines:?}");
+    assert!(lines.iter().any(|l| l.contains("track_ended person #")), "{lines:?}");
+    assert!(lines.last().is_some_and(|l| l.starts_with("end_of_stream zones {} lines {\"gate\"")), "{lines:?}");
+
+    // Refused by the server: the run fails with its field and reason, before any frame.
+    let bad = dir.join("bad.json");
+    std::fs::write(&bad, r#"{"track":true,"lines":[{"name":"g","points":[[0,0],[9,9]],"classes":["unicorn"]}]}"#)
+        .unwrap();
+    let (ok, lines, err) = stream(&["tests/fixtures/track", "--url", &url, "--config", bad.to_str().unwrap()], b"");
+    assert!(!ok);
+    assert!(err.contains(r#"invalid_config lines[0].classes: unknown label "unicorn""#), "{err}");
+    assert!(!lines.iter().any(|l| l.contains("\"result\"")), "{lines:?}");
+    // Not a JSON object: refused before connecting.
+    std::fs::write(&bad, "[1, 2]").unwrap();
+    let (ok, _, err) = stream(&["tests/fixtures/track", "--url", &url, "--config", bad.to_str().unwrap()], b"");
+    assert!(!ok && err.contains("not a JSON object"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn stream_exits_non_zero_when_the_server_refuses_a_frame() {
     let server = crate::support::TestServer::start();
