@@ -21,7 +21,9 @@
 //!   scheduler.
 //!
 //! Beside them: [`protocol`], the wire format, which converts vision's results into wire types
-//! (and is the only place that rounds); [`metrics`] and [`logging`]; [`client`], `framewire
+//! (and is the only place that rounds) and parses the client's control messages; [`analytics`],
+//! zones, lines and track events over a session's tracks (a pure leaf the session owns one of);
+//! [`metrics`] and [`logging`]; [`client`], `framewire
 //! stream` and `framewire bench`, which use the protocol and the JPEG framing and nothing of the
 //! server's insides.
 //!

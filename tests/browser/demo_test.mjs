@@ -7,7 +7,9 @@
 // 640x480 photos in tests/fixtures (objects for the detector, signs for OCR). The page is
 // opened with ?autostart=1, so it streams the fake camera to the server over the WebSocket;
 // the test waits until results with boxes and text lines have been drawn, checks that no
-// error was reported, and saves a screenshot to target/browser/demo.png.
+// error was reported; then draws a line and a zone on the video with the mouse (as a person
+// would), waits until the server took them (`configured`), their counts are shown and events
+// are listed, and saves a screenshot to target/browser/demo.png.
 // Optional: FRAMEWIRE_WS overrides the page's WebSocket URL (page served from elsewhere),
 // FRAMEWIRE_TIMEOUT_MS (default 60000).
 // Exit 0 with a one-line summary, or 1 with the page state and console log; then the line
@@ -97,6 +99,40 @@ try {
   }
   if (problems.length) throw new Error(problems.join('; '));
 
+  // Zones and lines with the mouse: a line dragged across the picture, then a zone.
+  const box = await page.locator('#overlay').boundingBox();
+  const at = (fx, fy) => [box.x + box.width * fx, box.y + box.height * fy];
+  const dragOn = async (button, from, to) => {
+    await page.click(button);
+    await page.mouse.move(...from);
+    await page.mouse.down();
+    await page.mouse.move(...to, { steps: 8 });
+    await page.mouse.up();
+  };
+  await dragOn('#draw-line', at(0.3, 0.55), at(0.7, 0.55));
+  await page.waitForFunction(() => window.framewireDemo.configured, null, { timeout: 10000, polling: 100 });
+  await dragOn('#draw-zone', at(0.35, 0.2), at(0.65, 0.8));
+  await page.waitForFunction(() => {
+    const s = window.framewireDemo;
+    return s.errors.length > 0 || (s.configured && s.zones.length === 1 && 'zone1' in s.counts.zones &&
+      'line1' in s.counts.lines && s.events.length > 0);
+  }, null, { timeout: timeoutMs, polling: 200 });
+  const drawn = await page.evaluate(() => {
+    const s = window.framewireDemo;
+    return { errors: s.errors, zones: s.zones, lines: s.lines, counts: s.counts, events: s.events.length,
+      countsText: document.getElementById('counts').textContent,
+      eventItems: document.getElementById('events').children.length };
+  });
+  if (drawn.errors.length) throw new Error(`page reported errors: ${JSON.stringify(drawn.errors)}`);
+  const [[lx1, ly1], [lx2, ly2]] = drawn.lines[0].points;
+  if (drawn.lines.length !== 1 || !(lx2 > lx1) || Math.abs(ly2 - ly1) > 2) {
+    throw new Error(`the dragged line is not the one sent: ${JSON.stringify(drawn.lines)}`);
+  }
+  if (!/zone1: \d+ inside/.test(drawn.countsText) || !/line1: in \d+ \/ out \d+/.test(drawn.countsText)) {
+    throw new Error(`counts not shown: ${JSON.stringify(drawn.countsText)}`);
+  }
+  if (drawn.eventItems < 1) throw new Error(`no event listed (${drawn.events} received)`);
+
   // For the screenshot: wait (a little) for a result with both boxes and text, then pause
   // the video and wait for the result of a frame taken after the pause, so that the overlay
   // belongs to the picture on screen whatever the latency; then one render tick.
@@ -119,10 +155,12 @@ try {
     throw new Error(`page counters not shown: ${JSON.stringify(dom)}`);
   }
   const labels = Object.keys(state.labelsSeen).sort().join(',');
+  const kinds = [...new Set(state.events.map((e) => e.type))].sort().join(',');
   console.log(`browser demo test ok: results=${state.results} sent=${state.sent} boxes=${state.boxesDrawn} ` +
     `texts=${state.textsDrawn} labels=${labels} latency=${state.lastLatencyMs.toFixed(0)}ms ` +
     `server_ms=${Object.entries(state.lastTimings || {}).map(([k, v]) => `${k}:${Math.round(v)}`).join(',')} ` +
-    `dropped=${state.dropped} skipped=${state.skipped} time=${((Date.now() - started) / 1000).toFixed(1)}s ` +
+    `dropped=${state.dropped} skipped=${state.skipped} events=${state.events.length}(${kinds}) ` +
+    `counts=${JSON.stringify(state.counts)} time=${((Date.now() - started) / 1000).toFixed(1)}s ` +
     `screenshot=${path.relative(process.cwd(), shot) || shot}`);
   code = 0;
 } catch (e) {

@@ -13,7 +13,9 @@ use std::time::Instant;
 use tungstenite::Message;
 
 use crate::protocol::{Event, LineCount, Msg, ZoneCount};
-use crate::support::{config, fixture, scheduler, TestServer};
+use framewire::vision::runtime::EngineKind;
+
+use crate::support::{config, engines, fixture, scheduler, TestServer};
 
 fn result_parts(m: Msg) -> (u64, Vec<Event>, Option<std::collections::BTreeMap<String, ZoneCount>>) {
     match m {
@@ -52,7 +54,13 @@ const PERSON_CONFIG: &str = r#"{"type":"configure","track":true,"classes":["pers
 
 #[test]
 fn a_walk_through_a_zone_and_across_two_lines_one_while_hidden_gives_exactly_these_events() {
-    let server = TestServer::start();
+    for engine in engines() {
+        walk(engine);
+    }
+}
+
+fn walk(engine: EngineKind) {
+    let server = TestServer::start_on(engine);
     let mut c = server.client_at("/ws/video/stream?pipeline=detect");
     match c.control(PERSON_CONFIG) {
         Msg::Configured { pipeline, track, options, zones, lines, anchor, events } => {
@@ -480,6 +488,34 @@ fn ten_thousand_configure_messages_a_second_are_rate_limited_and_never_stall_a_s
     // The flooding session is still answered, and so is the other one.
     assert!(matches!(c.round_trip(&fixture("photo_cat_640x480.jpg")), Msg::Result { .. }));
     assert!(matches!(other.round_trip(&fixture("photo_cat_640x480.jpg")), Msg::Result { .. }));
+}
+
+#[test]
+fn loitering_is_told_once_a_visit_with_the_dwell_so_far() {
+    let server = TestServer::start();
+    let mut c = server.client_at("/ws/video/stream?pipeline=detect");
+    // The whole frame, entered on the first observation; any dwell above 1 ms loiters (two
+    // frames' arrivals are always further apart than that: a frame takes milliseconds).
+    configured(c.control(
+        r#"{"type":"configure","track":true,"classes":["cat"],
+            "zones":[{"name":"all","polygon":[[-1,-1],[641,-1],[641,481],[-1,481]],"inertia":1,"loiter_s":0.001}]}"#,
+    ));
+    let cat = fixture("photo_cat_640x480.jpg");
+    let mut events = Vec::new();
+    for _ in 0..3 {
+        events.extend(result_parts(c.round_trip(&cat)).1);
+    }
+    let Some(Event::Loitering { dwell_ms, .. }) = events.get(2).cloned() else { panic!("{events:#?}") };
+    assert!(dwell_ms >= 1);
+    assert_eq!(
+        events,
+        vec![
+            Event::TrackStarted { track_id: 1, label: "cat".into(), frame_index: 0 },
+            Event::ZoneEntered { zone: "all".into(), track_id: 1, label: "cat".into(), frame_index: 0 },
+            Event::Loitering { zone: "all".into(), track_id: 1, label: "cat".into(), frame_index: 1, dwell_ms },
+        ],
+        "once a visit: nothing at frame 2"
+    );
 }
 
 #[test]
