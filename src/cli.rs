@@ -28,8 +28,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Load-test a running server (closed loop, open loop, idle sessions).
     Bench(BenchArgs),
-    /// Stream JPEG frames (a directory, one looped file, or MJPEG on stdin) to a server and
-    /// print the results.
+    /// Stream frames (a directory, one looped JPEG, MJPEG on stdin, or through ffmpeg an RTSP /
+    /// HTTP camera, a V4L2 device or a video file) to a server and print the results.
     Stream(StreamArgs),
 }
 

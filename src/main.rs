@@ -71,10 +71,12 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Stream(args) => {
             framewire::logging::init(LogFormat::Text);
-            let summary = framewire::client::stream::run(&args, &mut std::io::stdout().lock())
+            let report = framewire::client::stream::run(&args, &mut std::io::stdout())
                 .with_context(|| format!("streaming to {}", args.url))?;
-            eprintln!("\r{}\x1b[K", summary.line());
-            anyhow::ensure!(summary.ok(), "the stream did not end cleanly");
+            for line in report.lines() {
+                eprintln!("\r{line}\x1b[K");
+            }
+            anyhow::ensure!(report.ok(), "the stream did not end cleanly");
             Ok(())
         }
     }

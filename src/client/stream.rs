@@ -1,35 +1,50 @@
-//! `framewire stream`: the command-line client for scripts. It streams JPEG frames to a server
-//! at a chosen rate and pipeline and prints what comes back.
+//! `framewire stream`: the command-line client for scripts and cameras. It streams frames to a
+//! server at a chosen rate and pipeline and prints what comes back.
 //!
-//! Sources: a directory of JPEGs (name order; `--loop` cycles it), one JPEG file (looped), or
-//! `-` for an MJPEG byte stream on stdin (concatenated JPEGs, as `ffmpeg -f mjpeg -` or a
-//! camera's MJPEG pipe give), split into frames by [`MjpegSplitter`].
+//! Sources ([`super::source`]): a directory of JPEGs (name order; `--loop` cycles it), one JPEG
+//! file (looped), `-` for an MJPEG byte stream on stdin; and through ffmpeg an RTSP or HTTP
+//! camera, a V4L2 device or a video file. `--source NAME=URL` (repeatable) runs several, each
+//! its own session and its own ffmpeg, on its own thread; their output lines carry the name.
 //! Output: every server message as one JSON line on stdout (`--output json`, the default, for
-//! machines), or a compact line per result plus a progress line on stderr (`--output human`).
-//! The exit status is 0 only if every frame sent was answered, dropped or refused as the
-//! protocol says, no `error` message arrived and the session ended normally.
+//! machines; with named sources `{"source":NAME,"message":…}`), or a compact line per result and
+//! per event plus a progress line on stderr (`--output human`; a `[NAME] ` prefix).
+//!
+//! Pacing: `--pace fps` sends at `--fps`; `--pace server` (the default for cameras) keeps at most
+//! one frame in flight and, when its answer comes, sends the newest frame the source produced;
+//! older ones are dropped here and counted (`skipped` in the summary), so a thin uplink carries
+//! only frames the server will process.
+//!
+//! Retries ([`super::backoff`]: 1 s doubling to 30 s, back to 1 s after a delivery, at most
+//! `--max-retries` in a row; forever by default for cameras, none for files): a camera whose
+//! ffmpeg exits is started again; a server that closes the session or cannot be reached is
+//! connected to again and sent the `--config` again (a new session: tracks start anew). A
+//! close for a bad frame (1007) is not retried blindly: it is logged and the session starts
+//! again at once with the next frame.
+//!
+//! The exit status is 0 only if every frame sent was answered, dropped or lost in a reconnect,
+//! no `error` message arrived and the last session ended normally.
 //!
 //! `--config FILE.json` sends the file as a `configure` message before the first frame (its
 //! `"type"` may be left out) and waits for `configured`: an `invalid_config` answer ends the
 //! run with the server's `"<field>: <why>"`. After the last frame it sends `end_of_stream` and
-//! prints the answer (live tracks ended, final counts). With `--output human` each event is a
-//! line of its own.
+//! prints the answer (live tracks ended, final counts).
 //!
-//! One thread talks to the socket (a blocking tungstenite socket cannot be shared between a
-//! reader and a writer thread): it sends on schedule and reads with a short timeout in between.
-//! A second thread reads the source into a channel of depth 2, so a slow pipe never stalls the
-//! socket.
+//! One thread talks to each socket (a blocking tungstenite socket cannot be shared between a
+//! reader and a writer thread): it sends when the pace allows and reads with a short timeout in
+//! between. A second thread reads the source into the bounded [`Feed`].
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, TryRecvError};
+use parking_lot::Mutex;
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::Message;
 
-use super::common::{connect, jpeg_files, session_url, ConnectError, Ws};
-use super::mjpeg::{MjpegError, MjpegSplitter};
+use super::backoff::Backoff;
+use super::common::{connect, session_url, ConnectError, Ws};
+use super::source::{self, Feed, FfmpegOptions, SourceError, SourceKind, SourceSpec, Taken};
 use crate::protocol::control::MAX_CONTROL_BYTES;
 use crate::protocol::PipelineKind;
 
@@ -42,23 +57,44 @@ pub enum Output {
     Human,
 }
 
+/// When `framewire stream` sends the next frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Pace {
+    /// At most one frame in flight; the newest frame when the answer comes (older ones are
+    /// dropped here). The default for cameras (URLs and devices).
+    Server,
+    /// At `--fps`, whatever the server does (it drops what it cannot take). The default for
+    /// files, directories and stdin.
+    Fps,
+}
+
 /// `framewire stream` flags.
 #[derive(Debug, Clone, clap::Args)]
 pub struct StreamArgs {
     /// What to send: a directory of `.jpg`/`.jpeg` files (name order), one JPEG file (looped),
-    /// or `-` for an MJPEG byte stream (concatenated JPEGs) on stdin.
-    pub source: PathBuf,
+    /// `-` for an MJPEG byte stream on stdin, or through ffmpeg an `rtsp://` / `http(s)://`
+    /// camera, a V4L2 device (`/dev/video0`) or a video file.
+    pub source: Option<String>,
+    /// A named source, `NAME=URL` (repeatable instead of SOURCE): each runs its own session and
+    /// its own ffmpeg; output lines carry the name.
+    #[arg(long = "source", value_name = "NAME=URL")]
+    pub sources: Vec<String>,
     /// Server endpoint.
     #[arg(long, env = "FRAMEWIRE_URL", default_value = "ws://127.0.0.1:8080/ws/video/stream")]
     pub url: String,
-    /// Frames per second to send. 0 = each frame as soon as the source has it (live pipes).
+    /// Frames per second: the rate sent with `--pace fps` (0 = as fast as the source gives them),
+    /// and the rate ffmpeg produces for camera and video sources.
     #[arg(long, default_value_t = 10.0)]
     pub fps: f64,
+    /// When to send: `server` (one frame in flight, the newest) or `fps`. Default: `server` for
+    /// cameras, `fps` for the rest.
+    #[arg(long, value_enum)]
+    pub pace: Option<Pace>,
     /// Pipeline to ask for; default: the server's default (`detect_ocr`).
     #[arg(long, value_enum)]
     pub pipeline: Option<PipelineKind>,
-    /// Stop after this many frames. Default: a directory once (forever with `--loop`), a single
-    /// file forever, stdin until it ends.
+    /// Stop after this many frames sent. Default: a directory once (forever with `--loop`), a
+    /// single file and a camera forever, stdin and a video until they end.
     #[arg(long)]
     pub count: Option<u64>,
     /// Cycle a directory's frames instead of sending them once.
@@ -78,22 +114,40 @@ pub struct StreamArgs {
     /// `lines`, `anchor`; see docs/PROTOCOL.md); `end_of_stream` is sent after the last frame.
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// The ffmpeg program for camera and video sources (default: `ffmpeg` on `PATH`).
+    #[arg(long, default_value = "ffmpeg")]
+    pub ffmpeg: PathBuf,
+    /// Scale camera and video frames to `WxH` (ffmpeg's scale filter).
+    #[arg(long, value_parser = parse_size)]
+    pub size: Option<(u32, u32)>,
+    /// JPEG quality of camera and video frames: ffmpeg's `-q:v`, 2 (best, biggest) to 31.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u8).range(2..=31))]
+    pub quality: u8,
+    /// RTSP transport: `tcp` (default: works through NAT and loses no packets) or `udp`.
+    #[arg(long, default_value = "tcp", value_parser = ["tcp", "udp"])]
+    pub rtsp_transport: String,
+    /// Restarts of a source, and reconnects to the server, in a row without a delivery, before
+    /// giving up. Default: forever for cameras, none for files, directories and stdin.
+    #[arg(long)]
+    pub max_retries: Option<u32>,
+}
+
+fn parse_size(v: &str) -> Result<(u32, u32), String> {
+    let bad = || format!("`{v}`: expected WIDTHxHEIGHT, e.g. 640x360, each 16 to 8192");
+    let (w, h) = v.split_once(['x', 'X']).ok_or_else(bad)?;
+    let (w, h): (u32, u32) = (w.parse().map_err(|_| bad())?, h.parse().map_err(|_| bad())?);
+    if !(16..=8192).contains(&w) || !(16..=8192).contains(&h) {
+        return Err(bad());
+    }
+    Ok((w, h))
 }
 
 /// What went wrong while streaming.
 #[derive(Debug, thiserror::Error)]
 pub enum StreamError {
-    /// The source could not be read (missing path, empty directory, unreadable file).
-    #[error("cannot read frames from {path}: {why}")]
-    Source {
-        /// The source given.
-        path: PathBuf,
-        /// Why.
-        why: String,
-    },
-    /// The MJPEG stream on stdin broke (a frame over the size limit, or no JPEG structure).
-    #[error("MJPEG stream: {0}")]
-    Mjpeg(#[from] MjpegError),
+    /// The source failed for good (unreadable file, ffmpeg missing, a camera with no retry left).
+    #[error("{0}")]
+    Source(#[from] SourceError),
     /// Connecting or talking to the server failed (refused, HTTP error before the upgrade, I/O).
     #[error("server: {0}")]
     Server(Box<tungstenite::Error>),
@@ -111,6 +165,9 @@ pub enum StreamError {
     /// The server refused the `--config` file (`invalid_config`): its `"<field>: <why>"`.
     #[error("the server refused the configuration: {0}")]
     Refused(String),
+    /// The command line names no source, or a bad `--source`.
+    #[error("{0}")]
+    Usage(String),
 }
 
 impl From<tungstenite::Error> for StreamError {
@@ -137,11 +194,17 @@ pub struct Summary {
     pub results: u64,
     /// Frames the server reported dropped.
     pub dropped: u64,
+    /// Frames dropped here before sending (`--pace server`: a newer one came first).
+    pub skipped: u64,
+    /// Frames sent to a session that ended before answering them (the server went away).
+    pub lost: u64,
+    /// Sessions opened again after the first (the server closed or went away).
+    pub reconnects: u64,
     /// `error` messages received (invalid frames, internal errors, unsupported messages).
     pub errors: u64,
     /// Events received (in results and in the end-of-stream answer).
     pub events: u64,
-    /// The server's close code and reason, if it closed the session.
+    /// The server's close code and reason, if it closed the last session.
     pub closed_by_server: Option<(u16, String)>,
     /// Median latency (send → result), ms.
     pub p50_ms: f64,
@@ -151,7 +214,7 @@ impl Summary {
     /// True when the run should exit 0: everything accounted for, no errors, normal close.
     pub fn ok(&self) -> bool {
         self.errors == 0
-            && self.results + self.dropped == self.sent
+            && self.results + self.dropped + self.lost == self.sent
             && self.closed_by_server.as_ref().is_none_or(|(code, _)| *code == 1000)
     }
 
@@ -161,79 +224,84 @@ impl Summary {
             Some((code, reason)) => format!(", server closed {code} {reason}"),
             None => String::new(),
         };
-        let events = if self.events > 0 { format!(" events {}", self.events) } else { String::new() };
+        let opt = |n: u64, what: &str| if n > 0 { format!(" {what} {n}") } else { String::new() };
         format!(
-            "sent {} results {} dropped {} errors {}{events} p50 {:.1} ms{close}",
-            self.sent, self.results, self.dropped, self.errors, self.p50_ms
+            "sent {} results {} dropped {}{}{}{} errors {}{} p50 {:.1} ms{close}",
+            self.sent,
+            self.results,
+            self.dropped,
+            opt(self.skipped, "skipped"),
+            opt(self.lost, "lost"),
+            opt(self.reconnects, "reconnects"),
+            self.errors,
+            opt(self.events, "events"),
+            self.p50_ms
         )
     }
 }
 
-/// Frames from the source, in order, into `tx` (blocking when the socket side is behind).
-fn read_source(args: &StreamArgs, tx: crossbeam_channel::Sender<Result<Vec<u8>, StreamError>>) {
-    let limit = args.count.unwrap_or(u64::MAX);
-    let src_err = |why: String| StreamError::Source { path: args.source.clone(), why };
-    let mut sent = 0u64;
-    if args.source.as_os_str() == "-" {
-        let mut split = MjpegSplitter::new(io::stdin().lock(), args.max_frame_bytes);
-        while sent < limit {
-            match split.next_frame() {
-                Ok(Some(f)) => {
-                    if tx.send(Ok(f)).is_err() {
-                        return;
-                    }
-                }
-                Ok(None) => return,
-                Err(e) => {
-                    let _ = tx.send(Err(e.into()));
-                    return;
-                }
-            }
-            sent += 1;
-        }
-        return;
-    }
-    let files = if args.source.is_dir() {
-        match jpeg_files(&args.source) {
-            Ok(v) => v,
-            Err(e) => {
-                let _ = tx.send(Err(src_err(e.to_string())));
-                return;
-            }
-        }
-    } else {
-        vec![args.source.clone()]
-    };
-    if files.is_empty() {
-        let _ = tx.send(Err(src_err("no .jpg or .jpeg files".into())));
-        return;
-    }
-    let cycle = !args.source.is_dir() || args.looped;
-    let mut cache: Vec<Option<Vec<u8>>> = vec![None; files.len()];
-    let mut i = 0usize;
-    while sent < limit && (cycle || i < files.len()) {
-        let k = i % files.len();
-        let bytes = match &cache[k] {
-            Some(b) => b.clone(),
-            None => match std::fs::read(&files[k]) {
-                Ok(b) => {
-                    // Keep a looped single file (or a small set) in memory.
-                    if files.len() <= 64 {
-                        cache[k] = Some(b.clone());
-                    }
-                    b
-                }
-                Err(e) => {
-                    let _ = tx.send(Err(StreamError::Source { path: files[k].clone(), why: e.to_string() }));
-                    return;
-                }
-            },
-        };
-        if tx.send(Ok(bytes)).is_err() {
+/// Where a source's lines go: stdout (shared by every source's thread, a line at a time) with
+/// the source's name, and notes to stderr.
+struct Out<'a, 'w> {
+    sink: &'a Mutex<&'w mut (dyn Write + Send)>,
+    name: Option<String>,
+    output: Output,
+}
+
+impl Out<'_, '_> {
+    /// A server message (JSON text) as the output wants it.
+    fn json(&self, text: &str) {
+        if self.output != Output::Json {
             return;
         }
-        sent += 1;
-        i += 1;
+        let mut w = self.sink.lock();
+        let _ = match &self.name {
+            Some(n) => writeln!(w, "{{\"source\":{},\"message\":{text}}}", serde_json::Value::from(n.as_str())),
+            None => writeln!(w, "{text}"),
+        };
+    }
+
+    /// A human line (`--output human` only).
+    fn human(&self, line: &str) {
+        if self.output != Output::Human {
+            return;
+        }
+        let mut w = self.sink.lock();
+        let _ = writeln!(w, "{}{line}", self.prefix());
+    }
+
+    /// A note on stderr.
+    fn note(&self, what: &str) {
+        eprintln!("\r\x1b[Kframewire stream: {}{what}", self.prefix());
+    }
+
+    fn prefix(&self) -> String {
+        self.name.as_ref().map_or_else(String::new, |n| format!("[{n}] "))
+    }
+}
+
+/// What a whole run saw: one summary per source (named with `--source`).
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Each source's name (if named) and summary.
+    pub sources: Vec<(Option<String>, Summary)>,
+}
+
+impl Report {
+    /// Every source ended cleanly.
+    pub fn ok(&self) -> bool {
+        self.sources.iter().all(|(_, s)| s.ok())
+    }
+
+    /// The summary lines for stderr.
+    pub fn lines(&self) -> Vec<String> {
+        self.sources
+            .iter()
+            .map(|(n, s)| match n {
+                Some(n) => format!("[{n}] {}", s.line()),
+                None => s.line(),
+            })
+            .collect()
     }
 }
 
@@ -300,7 +368,7 @@ pub fn configure_message(path: &Path) -> Result<String, StreamError> {
 }
 
 /// Send `msg` and read until the server's `configured` (printed as JSON output) or its refusal.
-fn send_config(ws: &mut Ws, msg: String, args: &StreamArgs, out: &mut dyn Write) -> Result<(), StreamError> {
+fn send_config(ws: &mut Ws, msg: &str, args: &StreamArgs, out: &Out<'_, '_>) -> Result<(), StreamError> {
     ws.send(Message::text(msg))?;
     let until = Instant::now() + Duration::from_secs_f64(args.drain_timeout.max(1.0));
     loop {
@@ -321,9 +389,7 @@ fn send_config(ws: &mut Ws, msg: String, args: &StreamArgs, out: &mut dyn Write)
         let v: serde_json::Value = serde_json::from_str(&text).map_err(|_| StreamError::Protocol(text.to_string()))?;
         match v["type"].as_str() {
             Some("configured") => {
-                if args.output == Output::Json {
-                    let _ = writeln!(out, "{text}");
-                }
+                out.json(&text);
                 return Ok(());
             }
             Some("error") => {
@@ -335,23 +401,204 @@ fn send_config(ws: &mut Ws, msg: String, args: &StreamArgs, out: &mut dyn Write)
     }
 }
 
-/// Stream `args.source` to the server, writing output lines to `out`; returns the summary.
-pub fn run(args: &StreamArgs, out: &mut dyn Write) -> Result<Summary, StreamError> {
+/// One source to run: its name and what it reads.
+struct Job {
+    name: Option<String>,
+    input: String,
+}
+
+/// The sources the command line names: SOURCE, or each `--source NAME=URL`.
+fn jobs(args: &StreamArgs) -> Result<Vec<Job>, StreamError> {
+    let usage = |m: String| Err(StreamError::Usage(m));
+    match (&args.source, args.sources.is_empty()) {
+        (Some(_), false) => return usage("give either SOURCE or --source NAME=URL, not both".into()),
+        (None, true) => return usage("no source: give SOURCE or --source NAME=URL".into()),
+        (Some(s), true) => return Ok(vec![Job { name: None, input: s.clone() }]),
+        (None, false) => {}
+    }
+    let mut jobs: Vec<Job> = Vec::new();
+    for s in &args.sources {
+        let Some((name, input)) = s.split_once('=').filter(|(n, i)| !n.is_empty() && !i.is_empty()) else {
+            return usage(format!("--source {s}: expected NAME=URL"));
+        };
+        if jobs.iter().any(|j| j.name.as_deref() == Some(name)) {
+            return usage(format!("--source: the name {name} is used twice"));
+        }
+        jobs.push(Job { name: Some(name.to_string()), input: input.to_string() });
+    }
+    Ok(jobs)
+}
+
+/// Stream every source to the server, writing output lines to `out`; returns each source's
+/// summary, or the first source's error.
+pub fn run(args: &StreamArgs, out: &mut (dyn Write + Send)) -> Result<Report, StreamError> {
     let config = args.config.as_deref().map(configure_message).transpose()?;
-    let (mut ws, hello) = connect(&session_url(&args.url, args.pipeline))?;
-    if args.output == Output::Json {
-        let _ = writeln!(out, "{hello}");
+    let jobs = jobs(args)?;
+    let sink = Mutex::new(out);
+    let results: Vec<(Option<String>, Result<Summary, StreamError>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = jobs
+            .iter()
+            .map(|job| {
+                let (sink, config) = (&sink, config.as_deref());
+                let out = Out { sink, name: job.name.clone(), output: args.output };
+                scope.spawn(move || run_source(args, &job.input, config, &out))
+            })
+            .collect();
+        jobs.iter()
+            .zip(handles)
+            .map(|(j, h)| {
+                let r = h.join().unwrap_or_else(|_| Err(StreamError::Protocol("a source thread panicked".into())));
+                (j.name.clone(), r)
+            })
+            .collect()
+    });
+    let mut report = Report::default();
+    let mut first_error = None;
+    for (name, r) in results {
+        match r {
+            Ok(s) => report.sources.push((name, s)),
+            Err(e) => {
+                let e = match &name {
+                    Some(n) => StreamError::Usage(format!("[{n}] {e}")),
+                    None => e,
+                };
+                first_error.get_or_insert(e);
+            }
+        }
     }
-    if let Some(msg) = config {
-        send_config(&mut ws, msg, args, out)?;
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(report),
     }
-    let (tx, rx) = crossbeam_channel::bounded(2);
-    let src_args = args.clone();
-    let reader = std::thread::spawn(move || read_source(&src_args, tx));
-    let result = session_loop(args, &mut ws, &rx, out);
-    drop(rx);
+}
+
+/// How one session ended.
+enum SessionEnd {
+    /// The source ended (or `--count` was reached) and the frames sent were answered.
+    Done,
+    /// The server closed the session (code, reason) while the source went on.
+    Closed(u16, String),
+    /// The connection broke.
+    Broken(String),
+}
+
+/// One source: its source thread, and sessions one after another (reconnecting per the retry
+/// policy) until the source ends.
+fn run_source(args: &StreamArgs, input: &str, config: Option<&str>, out: &Out<'_, '_>) -> Result<Summary, StreamError> {
+    let kind = SourceKind::of(input);
+    let pace = args.pace.unwrap_or(if kind.live() { Pace::Server } else { Pace::Fps });
+    let max_retries = args.max_retries.or(if kind.live() { None } else { Some(0) });
+    let spec = SourceSpec {
+        kind,
+        // With --pace server, `--count` counts frames *sent*: the socket side stops there.
+        count: if pace == Pace::Server { None } else { args.count },
+        looped: args.looped,
+        max_frame_bytes: args.max_frame_bytes,
+        ffmpeg: FfmpegOptions {
+            program: args.ffmpeg.clone(),
+            fps: args.fps,
+            size: args.size,
+            quality: args.quality,
+            rtsp_transport: args.rtsp_transport.clone(),
+        },
+        max_retries,
+        prefix: out.prefix(),
+    };
+    let feed = Feed::new(pace == Pace::Server);
+    let reader = {
+        let (spec, feed) = (spec.clone(), Arc::clone(&feed));
+        std::thread::spawn(move || source::run(&spec, &feed))
+    };
+    let result = sessions(args, config, &feed, pace, max_retries, out);
+    feed.stop();
     let _ = reader.join();
-    result
+    let mut s = result?;
+    s.skipped = feed.skipped();
+    Ok(s)
+}
+
+fn sessions(
+    args: &StreamArgs,
+    config: Option<&str>,
+    feed: &Feed,
+    pace: Pace,
+    max_retries: Option<u32>,
+    out: &Out<'_, '_>,
+) -> Result<Summary, StreamError> {
+    let url = session_url(&args.url, args.pipeline);
+    let mut s = Summary::default();
+    let mut latencies: Vec<f64> = Vec::new();
+    let mut backoff = Backoff::new(max_retries);
+    let mut opened = 0u64;
+    loop {
+        let attempt = connect(&url).map_err(StreamError::from).and_then(|(mut ws, hello)| {
+            out.json(&hello);
+            if let Some(msg) = config {
+                send_config(&mut ws, msg, args, out)?;
+            }
+            Ok(ws)
+        });
+        let mut ws = match attempt {
+            Ok(ws) => ws,
+            // The configuration itself is refused: retrying cannot help.
+            Err(e @ StreamError::Refused(_)) => return Err(e),
+            Err(e) => match backoff.failed() {
+                Some(wait) => {
+                    out.note(&format!("cannot reach {url} ({e}); retrying in {} s", wait.as_secs()));
+                    std::thread::sleep(wait);
+                    continue;
+                }
+                None if opened == 0 => return Err(e),
+                None => {
+                    out.note(&format!("cannot reach {url} ({e}); giving up"));
+                    break;
+                }
+            },
+        };
+        if opened > 0 {
+            s.reconnects += 1;
+            out.note(&format!(
+                "reconnected to {url}: a new session{}",
+                if config.is_some() { " (configuration sent again; tracks start anew)" } else { "" }
+            ));
+        }
+        opened += 1;
+        s.closed_by_server = None;
+        let before = s.results;
+        let end = session_loop(args, &mut ws, feed, pace, out, &mut s, &mut latencies)?;
+        if s.results > before {
+            backoff.delivered();
+        }
+        match end {
+            SessionEnd::Done => break,
+            // A bad frame: not sent again; a new session at once goes on with the next frame
+            // (after a backoff only when the session had delivered nothing).
+            SessionEnd::Closed(1007, reason) if s.results > before && max_retries != Some(0) => {
+                out.note(&format!("the server refused a frame ({reason}, close 1007); going on with the next"));
+                continue;
+            }
+            SessionEnd::Closed(code, reason) => match backoff.failed() {
+                Some(wait) => {
+                    out.note(&format!(
+                        "the server closed the session ({code} {reason}); reconnecting in {} s",
+                        wait.as_secs()
+                    ));
+                    std::thread::sleep(wait);
+                }
+                None => break,
+            },
+            SessionEnd::Broken(why) => match backoff.failed() {
+                Some(wait) => {
+                    out.note(&format!("connection lost ({why}); reconnecting in {} s", wait.as_secs()));
+                    std::thread::sleep(wait);
+                }
+                None => return Err(StreamError::Protocol(format!("connection lost: {why}"))),
+            },
+        }
+    }
+    latencies.sort_by(f64::total_cmp);
+    s.p50_ms = latencies.get(latencies.len() / 2).copied().unwrap_or(0.0);
+    Ok(s)
 }
 
 /// Where `end_of_stream` stands in a `--config` run.
@@ -370,26 +617,41 @@ enum Eos {
 fn session_loop(
     args: &StreamArgs,
     ws: &mut Ws,
-    rx: &Receiver<Result<Vec<u8>, StreamError>>,
-    out: &mut dyn Write,
-) -> Result<Summary, StreamError> {
-    let period = if args.fps > 0.0 { Duration::from_secs_f64(1.0 / args.fps) } else { Duration::ZERO };
-    let mut s = Summary::default();
+    feed: &Feed,
+    pace: Pace,
+    out: &Out<'_, '_>,
+    s: &mut Summary,
+    latencies: &mut Vec<f64>,
+) -> Result<SessionEnd, StreamError> {
+    let period =
+        if args.fps > 0.0 && pace == Pace::Fps { Duration::from_secs_f64(1.0 / args.fps) } else { Duration::ZERO };
+    // This session's frames: index → send time; how many were answered.
     let mut sent_at: Vec<Instant> = Vec::new();
-    let mut latencies: Vec<f64> = Vec::new();
+    let mut answered = 0u64;
     let mut next = Instant::now();
     let mut drain_until: Option<Instant> = None;
     let mut source_error = None;
     let mut last_progress = Instant::now();
+    let limit = if pace == Pace::Server { args.count.unwrap_or(u64::MAX) } else { u64::MAX };
     // With `--config`: `end_of_stream` goes out once every frame is settled, and the run ends
     // with its answer.
     let mut eos = if args.config.is_some() { Eos::Due } else { Eos::Off };
-    loop {
+    let end = loop {
         let now = Instant::now();
-        if drain_until.is_none() && now >= next {
-            match rx.try_recv() {
-                Ok(Ok(frame)) => {
-                    ws.send(Message::Binary(frame))?;
+        let in_flight = sent_at.len() as u64 - answered;
+        let may_send = match pace {
+            Pace::Fps => now >= next,
+            Pace::Server => in_flight == 0,
+        };
+        if drain_until.is_none() && s.sent >= limit {
+            drain_until = Some(now + Duration::from_secs_f64(args.drain_timeout));
+        }
+        if drain_until.is_none() && may_send {
+            match feed.take() {
+                Taken::Frame(frame) => {
+                    if let Err(e) = ws.send(Message::Binary(frame)) {
+                        break SessionEnd::Broken(e.to_string());
+                    }
                     sent_at.push(Instant::now());
                     s.sent += 1;
                     // Behind schedule (slow source): restart the schedule instead of bursting.
@@ -398,38 +660,43 @@ fn session_loop(
                     // (`--fps 0`) never leaves the results unread and the server's write buffer
                     // never fills.
                 }
-                Ok(Err(e)) => {
-                    source_error = Some(e);
+                Taken::Ended(r) => {
+                    if let Err(e) = r {
+                        source_error = Some(e);
+                    }
                     drain_until = Some(now + Duration::from_secs_f64(args.drain_timeout));
                 }
-                Err(TryRecvError::Disconnected) => {
-                    drain_until = Some(now + Duration::from_secs_f64(args.drain_timeout));
-                }
-                Err(TryRecvError::Empty) => {}
+                Taken::Empty => {}
             }
         }
-        let settled = s.results + s.dropped + s.errors >= s.sent;
+        let settled = answered >= sent_at.len() as u64;
         if let Some(until) = drain_until {
             if settled && eos == Eos::Due {
-                ws.send(Message::text(r#"{"type":"end_of_stream"}"#))?;
+                if let Err(e) = ws.send(Message::text(r#"{"type":"end_of_stream"}"#)) {
+                    break SessionEnd::Broken(e.to_string());
+                }
                 eos = Eos::Sent;
             }
             if (settled && eos != Eos::Sent) || now >= until {
-                break;
+                break SessionEnd::Done;
             }
         }
         let wait = match drain_until {
             Some(until) => until.saturating_duration_since(now).min(Duration::from_millis(50)),
-            None if now < next => next - now,
+            None if pace == Pace::Fps && now < next => next - now,
+            None if pace == Pace::Server && in_flight > 0 => Duration::from_millis(50),
             None => Duration::from_millis(2),
         };
         set_timeout(ws, wait);
         let text = match ws.read() {
             Ok(Message::Text(t)) => t,
             Ok(Message::Close(frame)) => {
-                s.closed_by_server =
-                    Some(frame.map_or((1005, String::new()), |f| (u16::from(f.code), f.reason.into())));
-                break;
+                let (code, reason) = frame.map_or((1005, String::new()), |f| (u16::from(f.code), f.reason.into()));
+                s.closed_by_server = Some((code, reason.clone()));
+                if drain_until.is_some() && settled {
+                    break SessionEnd::Done;
+                }
+                break SessionEnd::Closed(code, reason);
             }
             Ok(_) => continue,
             Err(tungstenite::Error::Io(e))
@@ -437,8 +704,8 @@ fn session_loop(
             {
                 continue
             }
-            Err(tungstenite::Error::ConnectionClosed) => break,
-            Err(e) => return Err(e.into()),
+            Err(tungstenite::Error::ConnectionClosed) => break SessionEnd::Broken("closed".into()),
+            Err(e) => break SessionEnd::Broken(e.to_string()),
         };
         let v: serde_json::Value = serde_json::from_str(&text).map_err(|_| StreamError::Protocol(text.to_string()))?;
         let latency = v["frame_index"]
@@ -450,40 +717,46 @@ fn session_loop(
         match v["type"].as_str() {
             Some("result") => {
                 s.results += 1;
+                answered += 1;
                 latencies.push(latency);
             }
-            Some("frame_dropped") => s.dropped += 1,
-            Some("error") => s.errors += 1,
+            Some("frame_dropped") => {
+                s.dropped += 1;
+                answered += 1;
+            }
+            Some("error") => {
+                s.errors += 1;
+                answered += u64::from(v["frame_index"].is_u64());
+            }
             Some("slow_down") | Some("configured") => {}
             Some("end_of_stream") => eos = Eos::Answered,
             _ => return Err(StreamError::Protocol(text.to_string())),
         }
-        match args.output {
-            Output::Json => {
-                let _ = writeln!(out, "{text}");
+        out.json(&text);
+        if args.output == Output::Human {
+            match v["type"].as_str() {
+                Some("result") => out.human(&human_line(&v, latency)),
+                Some("error") => out.note(&format!("error: {text}")),
+                _ => {}
             }
-            Output::Human => {
-                match v["type"].as_str() {
-                    Some("result") => {
-                        let _ = writeln!(out, "{}", human_line(&v, latency));
-                    }
-                    Some("error") => eprintln!("\r\x1b[Kerror: {text}"),
-                    _ => {}
-                }
-                for e in events {
-                    let _ = writeln!(out, "{}", event_line(e));
-                }
-                if v["type"] == "end_of_stream" {
-                    let _ = writeln!(out, "end_of_stream zones {} lines {}", v["zones"], v["lines"]);
-                }
-                if last_progress.elapsed() >= Duration::from_millis(250) {
-                    last_progress = Instant::now();
-                    eprint!("\r{}\x1b[K", s.line());
-                }
+            for e in events {
+                out.human(&event_line(e));
+            }
+            if v["type"] == "end_of_stream" {
+                out.human(&format!("end_of_stream zones {} lines {}", v["zones"], v["lines"]));
+            }
+            if last_progress.elapsed() >= Duration::from_millis(250) {
+                last_progress = Instant::now();
+                let mut line = s.clone();
+                line.skipped = feed.skipped();
+                eprint!("\r{}{}\x1b[K", out.prefix(), line.line());
             }
         }
+    };
+    if !matches!(end, SessionEnd::Done) {
+        s.lost += (sent_at.len() as u64).saturating_sub(answered);
     }
-    if s.closed_by_server.is_none() {
+    if matches!(end, SessionEnd::Done) && s.closed_by_server.is_none() {
         let _ = ws.close(None);
         // Read until the server's close reply (or a short timeout), so the close is clean.
         let until = Instant::now() + Duration::from_secs(2);
@@ -497,11 +770,9 @@ fn session_loop(
             }
         }
     }
-    latencies.sort_by(f64::total_cmp);
-    s.p50_ms = latencies.get(latencies.len() / 2).copied().unwrap_or(0.0);
     match source_error {
-        Some(e) => Err(e),
-        None => Ok(s),
+        Some(e) => Err(e.into()),
+        None => Ok(end),
     }
 }
 

@@ -2,6 +2,7 @@
 //! loopback, real JPEG frames and the shipped model.
 
 mod analytics;
+mod cameras;
 mod cli;
 mod cv;
 mod fuzz_replay;

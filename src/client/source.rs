@@ -1,0 +1,522 @@
+//! Where `framewire stream` gets its frames, and the feed that hands them to the socket thread.
+//!
+//! - JPEG sources need no help: a directory of JPEGs (name order, `--loop`), one JPEG file
+//!   (looped), `-` for MJPEG on stdin.
+//! - Camera and video sources run `ffmpeg` (found on `PATH` or given with `--ffmpeg`): an
+//!   `rtsp://` or `rtsps://` URL (over TCP by default, `--rtsp-transport`), an `http(s)://` URL
+//!   (an MJPEG camera or a video), a V4L2 device (`/dev/video0`) and any other file (a video:
+//!   `.mp4`, `.mkv`, …). ffmpeg turns it into MJPEG at `--fps` (and `--size`, `--quality`) on
+//!   its stdout, which the [`MjpegSplitter`] cuts into frames. URLs and devices are *live*:
+//!   when ffmpeg exits (the camera dropped, the Wi-Fi went) it is started again with the
+//!   [`Backoff`], forever by default; a file is not restarted.
+//! - The [`Feed`] between the source thread and the socket thread is bounded: with
+//!   `--pace server` it holds only the newest frame (an older one still waiting is dropped
+//!   locally and counted), so a live source never queues frames the server would drop anyway;
+//!   with `--pace fps` it holds two and the source waits for the socket side.
+
+use std::collections::VecDeque;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::{Condvar, Mutex};
+
+use super::backoff::Backoff;
+use super::common::jpeg_files;
+use super::mjpeg::{MjpegError, MjpegSplitter};
+
+/// What a source argument names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceKind {
+    /// `-`: MJPEG on stdin.
+    Stdin,
+    /// A directory of `.jpg` / `.jpeg` files.
+    Directory(PathBuf),
+    /// One JPEG file, looped.
+    Jpeg(PathBuf),
+    /// Through ffmpeg: a URL or a device (live: restarted when it ends) or a video file.
+    Ffmpeg {
+        /// What ffmpeg opens (`-i`).
+        input: String,
+        /// A URL or a device: restarted when it ends, paced by the server by default.
+        live: bool,
+        /// An `rtsp(s)://` URL (gets `-rtsp_transport`).
+        rtsp: bool,
+        /// A V4L2 device (gets `-f v4l2`).
+        device: bool,
+    },
+}
+
+impl SourceKind {
+    /// Classify a source argument.
+    pub fn of(source: &str) -> SourceKind {
+        let lower = source.to_ascii_lowercase();
+        let url = ["rtsp://", "rtsps://", "http://", "https://"].iter().any(|p| lower.starts_with(p));
+        let device = source.starts_with("/dev/video");
+        if source == "-" {
+            SourceKind::Stdin
+        } else if url || device {
+            let rtsp = lower.starts_with("rtsp");
+            SourceKind::Ffmpeg { input: source.to_string(), live: true, rtsp, device }
+        } else if Path::new(source).is_dir() {
+            SourceKind::Directory(source.into())
+        } else if lower.ends_with(".jpg") || lower.ends_with(".jpeg") || !Path::new(source).exists() {
+            // A missing path is reported by the JPEG reader, as before cameras existed.
+            SourceKind::Jpeg(source.into())
+        } else {
+            SourceKind::Ffmpeg { input: source.to_string(), live: false, rtsp: false, device: false }
+        }
+    }
+
+    /// A camera (URL or device): paced by the server and restarted forever by default.
+    pub fn live(&self) -> bool {
+        matches!(self, SourceKind::Ffmpeg { live: true, .. })
+    }
+}
+
+/// How ffmpeg is asked to produce frames.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FfmpegOptions {
+    /// The program (`--ffmpeg`, default `ffmpeg` on `PATH`).
+    pub program: PathBuf,
+    /// Frames per second out (`--fps`; 0: every frame the source has).
+    pub fps: f64,
+    /// `--size WxH`: scaled to this size.
+    pub size: Option<(u32, u32)>,
+    /// `--quality`: ffmpeg's MJPEG `-q:v`, 2 (best) to 31.
+    pub quality: u8,
+    /// `--rtsp-transport`: `tcp` or `udp`.
+    pub rtsp_transport: String,
+}
+
+/// ffmpeg's arguments for `input`.
+pub fn ffmpeg_args(kind: &SourceKind, o: &FfmpegOptions) -> Vec<String> {
+    let SourceKind::Ffmpeg { input, rtsp, device, .. } = kind else { return Vec::new() };
+    let mut a: Vec<String> = ["-hide_banner", "-nostdin", "-loglevel", "error"].map(String::from).to_vec();
+    if *rtsp {
+        a.extend(["-rtsp_transport".into(), o.rtsp_transport.clone()]);
+    }
+    if *device {
+        a.extend(["-f".into(), "v4l2".into()]);
+    }
+    a.extend(["-i".into(), input.clone(), "-an".into()]);
+    let mut filters = Vec::new();
+    if o.fps > 0.0 {
+        filters.push(format!("fps={}", o.fps));
+    } else {
+        // Every frame the source has, none duplicated or dropped to make a constant rate
+        // (`-vsync 0`: understood by ffmpeg 4 to 7).
+        a.extend(["-vsync".into(), "0".into()]);
+    }
+    if let Some((w, h)) = o.size {
+        filters.push(format!("scale={w}:{h}"));
+    }
+    if !filters.is_empty() {
+        a.extend(["-vf".into(), filters.join(",")]);
+    }
+    a.extend(["-q:v".into(), o.quality.to_string(), "-f".into(), "mjpeg".into(), "-".into()]);
+    a
+}
+
+/// Why a source gave up.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SourceError {
+    /// A file or directory could not be read.
+    #[error("cannot read frames from {path}: {why}")]
+    Read {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        why: String,
+    },
+    /// The MJPEG stream broke (a frame over the size limit, or no JPEG structure).
+    #[error("MJPEG stream: {0}")]
+    Mjpeg(String),
+    /// ffmpeg is not installed (or not where `--ffmpeg` says).
+    #[error(
+        "cannot run {0}: not found; install ffmpeg (Debian/Ubuntu: apt-get install ffmpeg) or give its path with --ffmpeg"
+    )]
+    NoFfmpeg(String),
+    /// ffmpeg ended and no retry is left (`--max-retries`): what it said last.
+    #[error("source {input}: {why}")]
+    Failed {
+        /// The source.
+        input: String,
+        /// ffmpeg's exit and its last error line.
+        why: String,
+    },
+}
+
+impl From<MjpegError> for SourceError {
+    fn from(e: MjpegError) -> Self {
+        SourceError::Mjpeg(e.to_string())
+    }
+}
+
+/// What [`Feed::take`] found.
+#[derive(Debug)]
+pub enum Taken {
+    /// A frame to send.
+    Frame(Vec<u8>),
+    /// Nothing yet.
+    Empty,
+    /// The source ended (for good): `Err` if it failed.
+    Ended(Result<(), SourceError>),
+}
+
+#[derive(Debug, Default)]
+struct FeedState {
+    frames: VecDeque<Vec<u8>>,
+    skipped: u64,
+    produced: u64,
+    ended: Option<Result<(), SourceError>>,
+    stopped: bool,
+}
+
+/// The bounded hand-over from a source thread to the socket thread (see the module docs).
+#[derive(Debug)]
+pub struct Feed {
+    state: Mutex<FeedState>,
+    space: Condvar,
+    /// Keep only the newest frame (`--pace server`); else hold up to two and make the source
+    /// wait.
+    latest_wins: bool,
+    /// The running ffmpeg, to kill when the consumer stops.
+    child: Mutex<Option<Child>>,
+    stop: AtomicBool,
+}
+
+/// Frames a `--pace fps` feed holds before the source waits.
+const FPS_DEPTH: usize = 2;
+
+impl Feed {
+    /// An empty feed.
+    pub fn new(latest_wins: bool) -> Arc<Feed> {
+        Arc::new(Feed {
+            state: Mutex::new(FeedState::default()),
+            space: Condvar::new(),
+            latest_wins,
+            child: Mutex::new(None),
+            stop: AtomicBool::new(false),
+        })
+    }
+
+    /// The source produced a frame; false once the consumer stopped (the source should end).
+    pub fn push(&self, frame: Vec<u8>) -> bool {
+        let mut s = self.state.lock();
+        if self.latest_wins {
+            if s.frames.pop_front().is_some() {
+                s.skipped += 1;
+            }
+        } else {
+            while s.frames.len() >= FPS_DEPTH && !s.stopped {
+                self.space.wait(&mut s);
+            }
+        }
+        if s.stopped {
+            return false;
+        }
+        s.frames.push_back(frame);
+        s.produced += 1;
+        true
+    }
+
+    /// The source ended for good.
+    pub fn end(&self, r: Result<(), SourceError>) {
+        self.state.lock().ended = Some(r);
+    }
+
+    /// The next frame, if any.
+    pub fn take(&self) -> Taken {
+        let mut s = self.state.lock();
+        if let Some(f) = s.frames.pop_front() {
+            self.space.notify_all();
+            return Taken::Frame(f);
+        }
+        match &s.ended {
+            Some(r) => Taken::Ended(r.clone()),
+            None => Taken::Empty,
+        }
+    }
+
+    /// Frames dropped here (replaced by a newer one before they could be sent).
+    pub fn skipped(&self) -> u64 {
+        self.state.lock().skipped
+    }
+
+    /// Frames the source produced.
+    pub fn produced(&self) -> u64 {
+        self.state.lock().produced
+    }
+
+    /// The consumer is done: frames still held count as skipped; the source thread and its
+    /// ffmpeg are stopped.
+    pub fn stop(&self) {
+        {
+            let mut s = self.state.lock();
+            s.stopped = true;
+            let left = s.frames.len() as u64;
+            s.frames.clear();
+            s.skipped += left;
+        }
+        self.stop.store(true, Ordering::SeqCst);
+        self.space.notify_all();
+        if let Some(child) = self.child.lock().as_mut() {
+            let _ = child.kill();
+        }
+    }
+
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+
+    /// Sleep `d` unless stopped first; false when stopped.
+    fn sleep(&self, d: Duration) -> bool {
+        let step = Duration::from_millis(50);
+        let mut left = d;
+        while !left.is_zero() {
+            if self.stopped() {
+                return false;
+            }
+            let s = left.min(step);
+            std::thread::sleep(s);
+            left -= s;
+        }
+        !self.stopped()
+    }
+}
+
+/// What a source thread needs.
+#[derive(Debug, Clone)]
+pub struct SourceSpec {
+    /// What to read.
+    pub kind: SourceKind,
+    /// Stop after this many frames.
+    pub count: Option<u64>,
+    /// Cycle a directory.
+    pub looped: bool,
+    /// Largest MJPEG frame.
+    pub max_frame_bytes: usize,
+    /// For ffmpeg sources.
+    pub ffmpeg: FfmpegOptions,
+    /// Restarts of an ffmpeg source in a row without a frame (`None`: forever).
+    pub max_retries: Option<u32>,
+    /// `[name] ` for the notes on stderr, or empty.
+    pub prefix: String,
+}
+
+/// Read `spec`'s frames into `feed` until the source ends or the feed is stopped.
+pub fn run(spec: &SourceSpec, feed: &Feed) {
+    let r = match &spec.kind {
+        SourceKind::Stdin => mjpeg(io::stdin().lock(), spec, feed, &mut 0, &mut || {}),
+        SourceKind::Directory(dir) => match jpeg_files(dir) {
+            Ok(files) if files.is_empty() => {
+                Err(SourceError::Read { path: dir.clone(), why: "no .jpg or .jpeg files".into() })
+            }
+            Ok(files) => files_loop(&files, spec.looped, spec, feed),
+            Err(e) => Err(SourceError::Read { path: dir.clone(), why: e.to_string() }),
+        },
+        SourceKind::Jpeg(path) => files_loop(std::slice::from_ref(path), true, spec, feed),
+        SourceKind::Ffmpeg { .. } => ffmpeg(spec, feed),
+    };
+    feed.end(r);
+}
+
+fn files_loop(files: &[PathBuf], cycle: bool, spec: &SourceSpec, feed: &Feed) -> Result<(), SourceError> {
+    let limit = spec.count.unwrap_or(u64::MAX);
+    let mut cache: Vec<Option<Vec<u8>>> = vec![None; files.len()];
+    let (mut i, mut sent) = (0usize, 0u64);
+    while sent < limit && (cycle || i < files.len()) {
+        let k = i % files.len();
+        let bytes = match &cache[k] {
+            Some(b) => b.clone(),
+            None => {
+                let b = std::fs::read(&files[k])
+                    .map_err(|e| SourceError::Read { path: files[k].clone(), why: e.to_string() })?;
+                // Keep a looped single file (or a small set) in memory.
+                if files.len() <= 64 {
+                    cache[k] = Some(b.clone());
+                }
+                b
+            }
+        };
+        if !feed.push(bytes) {
+            return Ok(());
+        }
+        sent += 1;
+        i += 1;
+    }
+    Ok(())
+}
+
+/// Split an MJPEG stream into the feed; `sent` counts frames against `--count`; `on_frame`
+/// runs after each frame.
+fn mjpeg(
+    r: impl Read,
+    spec: &SourceSpec,
+    feed: &Feed,
+    sent: &mut u64,
+    on_frame: &mut dyn FnMut(),
+) -> Result<(), SourceError> {
+    let limit = spec.count.unwrap_or(u64::MAX);
+    let mut split = MjpegSplitter::new(r, spec.max_frame_bytes);
+    while *sent < limit {
+        match split.next_frame()? {
+            Some(f) => {
+                if !feed.push(f) {
+                    return Ok(());
+                }
+                *sent += 1;
+                on_frame();
+            }
+            None => return Ok(()),
+        }
+    }
+    Ok(())
+}
+
+/// Run ffmpeg, restarting a live source when it ends (with the backoff), until `--count`
+/// frames, a stop, or no retry left.
+fn ffmpeg(spec: &SourceSpec, feed: &Feed) -> Result<(), SourceError> {
+    let SourceKind::Ffmpeg { input, live, .. } = &spec.kind else { return Ok(()) };
+    let program = spec.ffmpeg.program.display().to_string();
+    let mut backoff = Backoff::new(if *live { spec.max_retries } else { Some(spec.max_retries.unwrap_or(0)) });
+    let mut sent = 0u64;
+    let mut restarted = false;
+    loop {
+        let mut child = match Command::new(&spec.ffmpeg.program)
+            .args(ffmpeg_args(&spec.kind, &spec.ffmpeg))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+        {
+            Ok(c) => c,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(SourceError::NoFfmpeg(program)),
+            Err(e) => {
+                return Err(SourceError::Failed { input: input.clone(), why: format!("cannot run {program}: {e}") })
+            }
+        };
+        let (Some(stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take()) else {
+            return Err(SourceError::Failed { input: input.clone(), why: "no pipe to ffmpeg".into() });
+        };
+        // ffmpeg's complaints, kept (the last 4 KiB) for the message when it gives up.
+        let errors = std::thread::spawn(move || {
+            let mut all = Vec::new();
+            let _ = stderr.read_to_end(&mut all);
+            let text = String::from_utf8_lossy(&all[all.len().saturating_sub(4096)..]).into_owned();
+            text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_string()
+        });
+        *feed.child.lock() = Some(child);
+        if feed.stopped() {
+            if let Some(c) = feed.child.lock().as_mut() {
+                let _ = c.kill();
+            }
+        }
+        let split = mjpeg(stdout, spec, feed, &mut sent, &mut || {
+            // The source delivers: the next failure waits 1 s again.
+            backoff.delivered();
+            if restarted {
+                restarted = false;
+                eprintln!("framewire stream: {}source {input} is back", spec.prefix);
+            }
+        });
+        let status = feed.child.lock().take().map(|mut c| {
+            let _ = c.kill();
+            c.wait()
+        });
+        let last = errors.join().unwrap_or_default();
+        if feed.stopped() || spec.count.is_some_and(|n| sent >= n) {
+            return Ok(());
+        }
+        let why = match (&split, status) {
+            (Err(e), _) => e.to_string(),
+            (Ok(()), Some(Ok(s))) if s.success() => "the stream ended".to_string(),
+            (Ok(()), Some(Ok(s))) => format!("ffmpeg exited with {s}"),
+            (Ok(()), _) => "ffmpeg ended".to_string(),
+        };
+        let clean = split.is_ok() && why == "the stream ended";
+        let why = if last.is_empty() { why } else { format!("{why}: {last}") };
+        if !live && clean {
+            return Ok(()); // a file played to its end
+        }
+        match backoff.failed() {
+            Some(wait) => {
+                eprintln!(
+                    "framewire stream: {}source {input}: {why}; restarting in {} s (attempt {})",
+                    spec.prefix,
+                    wait.as_secs(),
+                    backoff.failures()
+                );
+                restarted = true;
+                if !feed.sleep(wait) {
+                    return Ok(());
+                }
+            }
+            // A camera stream that ended cleanly with no retry left: done, not failed.
+            None if clean => return Ok(()),
+            None => return Err(SourceError::Failed { input: input.clone(), why }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts() -> FfmpegOptions {
+        FfmpegOptions {
+            program: "ffmpeg".into(),
+            fps: 5.0,
+            size: Some((640, 360)),
+            quality: 5,
+            rtsp_transport: "tcp".into(),
+        }
+    }
+
+    #[test]
+    fn sources_are_told_apart() {
+        assert_eq!(SourceKind::of("-"), SourceKind::Stdin);
+        assert!(matches!(SourceKind::of("tests/fixtures/seq"), SourceKind::Directory(_)));
+        assert!(matches!(SourceKind::of("tests/fixtures/photo_cat_640x480.jpg"), SourceKind::Jpeg(_)));
+        assert!(matches!(SourceKind::of("nowhere.jpg"), SourceKind::Jpeg(_)));
+        let rtsp = SourceKind::of("rtsp://10.0.0.5/stream1");
+        assert!(rtsp.live() && matches!(rtsp, SourceKind::Ffmpeg { rtsp: true, device: false, .. }));
+        assert!(SourceKind::of("HTTP://cam.local/mjpeg").live());
+        assert!(matches!(SourceKind::of("/dev/video0"), SourceKind::Ffmpeg { live: true, device: true, .. }));
+        // An existing file that is not a JPEG: a video through ffmpeg, not live.
+        let video = SourceKind::of("README.md");
+        assert!(matches!(video, SourceKind::Ffmpeg { live: false, .. }));
+    }
+
+    #[test]
+    fn ffmpeg_is_asked_for_mjpeg_at_the_rate_and_size() {
+        let a = ffmpeg_args(&SourceKind::of("rtsp://cam/1"), &opts()).join(" ");
+        assert_eq!(
+            a,
+            "-hide_banner -nostdin -loglevel error -rtsp_transport tcp -i rtsp://cam/1 -an \
+             -vf fps=5,scale=640:360 -q:v 5 -f mjpeg -"
+        );
+        let o = FfmpegOptions { fps: 0.0, size: None, ..opts() };
+        let a = ffmpeg_args(&SourceKind::of("/dev/video2"), &o).join(" ");
+        assert_eq!(a, "-hide_banner -nostdin -loglevel error -f v4l2 -i /dev/video2 -an -vsync 0 -q:v 5 -f mjpeg -");
+    }
+
+    #[test]
+    fn a_latest_wins_feed_keeps_the_newest_and_counts_the_rest() {
+        let f = Feed::new(true);
+        for i in 0..5u8 {
+            assert!(f.push(vec![i]));
+        }
+        assert!(matches!(f.take(), Taken::Frame(v) if v == [4]));
+        assert!(matches!(f.take(), Taken::Empty));
+        assert_eq!((f.produced(), f.skipped()), (5, 4));
+        f.push(vec![9]);
+        f.stop();
+        assert_eq!(f.skipped(), 5, "the frame left unsent counts too");
+        assert!(!f.push(vec![10]), "a stopped feed takes nothing");
+    }
+}
