@@ -4,8 +4,8 @@
 //!   (looped), `-` for MJPEG on stdin.
 //! - Camera and video sources run `ffmpeg` (found on `PATH` or given with `--ffmpeg`): an
 //!   `rtsp://` or `rtsps://` URL (over TCP by default, `--rtsp-transport`), an `http(s)://` URL
-//!   (an MJPEG camera or a video), a V4L2 device (`/dev/video0`) and any other file (a video:
-//!   `.mp4`, `.mkv`, …). ffmpeg turns it into MJPEG at `--fps` (and `--size`, `--quality`) on
+//!   (an MJPEG camera or a video), a V4L2 device (`/dev/video0`) and a video file (by its
+//!   extension, [`VIDEO_EXTENSIONS`]: `.mp4`, `.mkv`, …). ffmpeg turns it into MJPEG at `--fps` (and `--size`, `--quality`) on
 //!   its stdout, which the [`MjpegSplitter`] cuts into frames. URLs and devices are *live*:
 //!   when ffmpeg exits (the camera dropped, the Wi-Fi went) it is started again with the
 //!   [`Backoff`], forever by default; a file is not restarted.
@@ -27,6 +27,12 @@ use parking_lot::{Condvar, Mutex};
 use super::backoff::Backoff;
 use super::common::jpeg_files;
 use super::mjpeg::{MjpegError, MjpegSplitter};
+
+/// File name extensions read as videos through ffmpeg (any other file is one JPEG frame).
+pub const VIDEO_EXTENSIONS: &[&str] = &[
+    "mp4", "m4v", "mkv", "mov", "avi", "webm", "ts", "mts", "m2ts", "flv", "wmv", "mpg", "mpeg", "3gp", "ogv", "h264",
+    "264", "h265", "265", "hevc", "mjpeg", "mjpg",
+];
 
 /// What a source argument names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,11 +69,12 @@ impl SourceKind {
             SourceKind::Ffmpeg { input: source.to_string(), live: true, rtsp, device }
         } else if Path::new(source).is_dir() {
             SourceKind::Directory(source.into())
-        } else if lower.ends_with(".jpg") || lower.ends_with(".jpeg") || !Path::new(source).exists() {
-            // A missing path is reported by the JPEG reader, as before cameras existed.
-            SourceKind::Jpeg(source.into())
-        } else {
+        } else if VIDEO_EXTENSIONS.iter().any(|e| lower.rsplit_once('.').is_some_and(|(_, x)| x == *e)) {
             SourceKind::Ffmpeg { input: source.to_string(), live: false, rtsp: false, device: false }
+        } else {
+            // Any other file is sent as one JPEG frame, looped, as before cameras existed (a
+            // file that is no JPEG gets the server's `not_jpeg`; a missing one, a read error).
+            SourceKind::Jpeg(source.into())
         }
     }
 
@@ -487,9 +494,10 @@ mod tests {
         assert!(rtsp.live() && matches!(rtsp, SourceKind::Ffmpeg { rtsp: true, device: false, .. }));
         assert!(SourceKind::of("HTTP://cam.local/mjpeg").live());
         assert!(matches!(SourceKind::of("/dev/video0"), SourceKind::Ffmpeg { live: true, device: true, .. }));
-        // An existing file that is not a JPEG: a video through ffmpeg, not live.
-        let video = SourceKind::of("README.md");
-        assert!(matches!(video, SourceKind::Ffmpeg { live: false, .. }));
+        // A video file: through ffmpeg, not live; any other file is a JPEG frame as before.
+        let video = SourceKind::of("clips/Gate.MP4");
+        assert!(matches!(video, SourceKind::Ffmpeg { live: false, .. }) && !video.live());
+        assert!(matches!(SourceKind::of("README.md"), SourceKind::Jpeg(_)));
     }
 
     #[test]

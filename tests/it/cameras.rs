@@ -423,3 +423,42 @@ fn a_missing_ffmpeg_and_an_unreachable_camera_each_say_so() {
         "{err:?}"
     );
 }
+
+#[test]
+fn a_video_file_is_played_once_at_the_rate_asked() {
+    if !have_ffmpeg() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("framewire-video-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let clip = dir.join("clip.mkv");
+    // A real recording: 3 s of ffmpeg's test pattern at 25 fps.
+    let made = Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=320x240:rate=25:duration=3",
+        ])
+        .args(["-c:v", "mjpeg", "-q:v", "5"])
+        .arg(&clip)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let server = TestServer::start();
+    let url = server.url("/ws/video/stream");
+    let (ok, out, err) =
+        stream(&[clip.to_str().unwrap(), "--fps", "4", "--pipeline", "detect", "--url", &url]).finish();
+    assert!(ok, "{err:?}");
+    // 3 s of video sampled at 4 fps: 12 frames, sent at 4 a second (--pace fps), answered or
+    // dropped; then the end of the file ends the run (no restart).
+    let answered =
+        out.iter().filter(|l| l.contains(r#""type":"result""#) || l.contains(r#""type":"frame_dropped""#)).count();
+    assert_eq!((figure(&err, "sent"), answered), (12, 12), "{err:?}");
+    assert!(!err.iter().any(|l| l.contains("restarting")), "{err:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
