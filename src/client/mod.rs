@@ -8,5 +8,6 @@ pub mod backoff;
 pub mod bench;
 pub mod common;
 pub mod mjpeg;
+mod output;
 pub mod source;
 pub mod stream;

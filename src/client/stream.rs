@@ -33,6 +33,7 @@
 //! reader and a writer thread): it sends when the pace allows and reads with a short timeout in
 //! between. A second thread reads the source into the bounded [`Feed`].
 
+use std::collections::{HashMap, VecDeque};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -44,6 +45,8 @@ use tungstenite::Message;
 
 use super::backoff::Backoff;
 use super::common::{connect, session_url, ConnectError, Ws};
+use super::output::{event_line, human_line, Out};
+pub use super::output::{Report, Summary};
 use super::source::{self, Feed, FfmpegOptions, SourceError, SourceKind, SourceSpec, Taken};
 use crate::protocol::control::MAX_CONTROL_BYTES;
 use crate::protocol::PipelineKind;
@@ -185,164 +188,9 @@ impl From<ConnectError> for StreamError {
     }
 }
 
-/// What a stream run saw, printed as the summary.
-#[derive(Debug, Default, Clone, PartialEq)]
-pub struct Summary {
-    /// Frames sent.
-    pub sent: u64,
-    /// Results received.
-    pub results: u64,
-    /// Frames the server reported dropped.
-    pub dropped: u64,
-    /// Frames dropped here before sending (`--pace server`: a newer one came first).
-    pub skipped: u64,
-    /// Frames sent to a session that ended before answering them (the server went away).
-    pub lost: u64,
-    /// Sessions opened again after the first (the server closed or went away).
-    pub reconnects: u64,
-    /// `error` messages received (invalid frames, internal errors, unsupported messages).
-    pub errors: u64,
-    /// Events received (in results and in the end-of-stream answer).
-    pub events: u64,
-    /// The server's close code and reason, if it closed the last session.
-    pub closed_by_server: Option<(u16, String)>,
-    /// Median latency (send → result), ms.
-    pub p50_ms: f64,
-}
-
-impl Summary {
-    /// True when the run should exit 0: everything accounted for, no errors, normal close.
-    pub fn ok(&self) -> bool {
-        self.errors == 0
-            && self.results + self.dropped + self.lost == self.sent
-            && self.closed_by_server.as_ref().is_none_or(|(code, _)| *code == 1000)
-    }
-
-    /// One line for stderr.
-    pub fn line(&self) -> String {
-        let close = match &self.closed_by_server {
-            Some((code, reason)) => format!(", server closed {code} {reason}"),
-            None => String::new(),
-        };
-        let opt = |n: u64, what: &str| if n > 0 { format!(" {what} {n}") } else { String::new() };
-        format!(
-            "sent {} results {} dropped {}{}{}{} errors {}{} p50 {:.1} ms{close}",
-            self.sent,
-            self.results,
-            self.dropped,
-            opt(self.skipped, "skipped"),
-            opt(self.lost, "lost"),
-            opt(self.reconnects, "reconnects"),
-            self.errors,
-            opt(self.events, "events"),
-            self.p50_ms
-        )
-    }
-}
-
-/// Where a source's lines go: stdout (shared by every source's thread, a line at a time) with
-/// the source's name, and notes to stderr.
-struct Out<'a, 'w> {
-    sink: &'a Mutex<&'w mut (dyn Write + Send)>,
-    name: Option<String>,
-    output: Output,
-}
-
-impl Out<'_, '_> {
-    /// A server message (JSON text) as the output wants it.
-    fn json(&self, text: &str) {
-        if self.output != Output::Json {
-            return;
-        }
-        let mut w = self.sink.lock();
-        let _ = match &self.name {
-            Some(n) => writeln!(w, "{{\"source\":{},\"message\":{text}}}", serde_json::Value::from(n.as_str())),
-            None => writeln!(w, "{text}"),
-        };
-    }
-
-    /// A human line (`--output human` only).
-    fn human(&self, line: &str) {
-        if self.output != Output::Human {
-            return;
-        }
-        let mut w = self.sink.lock();
-        let _ = writeln!(w, "{}{line}", self.prefix());
-    }
-
-    /// A note on stderr.
-    fn note(&self, what: &str) {
-        eprintln!("\r\x1b[Kframewire stream: {}{what}", self.prefix());
-    }
-
-    fn prefix(&self) -> String {
-        self.name.as_ref().map_or_else(String::new, |n| format!("[{n}] "))
-    }
-}
-
-/// What a whole run saw: one summary per source (named with `--source`).
-#[derive(Debug, Default)]
-pub struct Report {
-    /// Each source's name (if named) and summary.
-    pub sources: Vec<(Option<String>, Summary)>,
-}
-
-impl Report {
-    /// Every source ended cleanly.
-    pub fn ok(&self) -> bool {
-        self.sources.iter().all(|(_, s)| s.ok())
-    }
-
-    /// The summary lines for stderr.
-    pub fn lines(&self) -> Vec<String> {
-        self.sources
-            .iter()
-            .map(|(n, s)| match n {
-                Some(n) => format!("[{n}] {}", s.line()),
-                None => s.line(),
-            })
-            .collect()
-    }
-}
-
 fn set_timeout(ws: &mut Ws, wait: Duration) {
     if let MaybeTlsStream::Plain(tcp) = ws.get_mut() {
         let _ = tcp.set_read_timeout(Some(wait.max(Duration::from_millis(1))));
-    }
-}
-
-/// A compact view of one result message.
-fn human_line(v: &serde_json::Value, latency_ms: f64) -> String {
-    let mut parts = Vec::new();
-    for d in v["result"]["detections"].as_array().into_iter().flatten() {
-        parts.push(format!("{} {:.2}", d["label"].as_str().unwrap_or("?"), d["score"].as_f64().unwrap_or(0.0)));
-    }
-    for t in v["result"]["texts"].as_array().into_iter().flatten() {
-        parts.push(format!("{:?}", t["text"].as_str().unwrap_or("")));
-    }
-    let idx = v["frame_index"].as_u64().unwrap_or(0);
-    format!("#{idx:<5} {latency_ms:7.1} ms  {}", if parts.is_empty() { "-".into() } else { parts.join(", ") })
-}
-
-/// One event as a line: `#frame type names…`.
-fn event_line(e: &serde_json::Value) -> String {
-    let s = |k: &str| e[k].as_str().unwrap_or("");
-    let n = |k: &str| e[k].as_u64().map_or_else(String::new, |v| v.to_string());
-    let who = format!("{} #{}", s("label"), n("track_id"));
-    let at = |k: &str| format!("#{:<5}", n(k));
-    match s("type") {
-        "track_started" => format!("{} track_started {who}", at("frame_index")),
-        "zone_entered" => format!("{} zone_entered {} {who}", at("frame_index"), s("zone")),
-        "zone_exited" => {
-            format!("{} zone_exited {} {who} after {} ms", at("frame_index"), s("zone"), n("dwell_ms"))
-        }
-        "line_crossed" => format!("{} line_crossed {} {} {who}", at("frame_index"), s("line"), s("direction")),
-        "loitering" => format!("{} loitering {} {who} {} ms", at("frame_index"), s("zone"), n("dwell_ms")),
-        "track_ended" => {
-            let text = e["text"].as_str().map_or_else(String::new, |t| format!(" text {t:?}"));
-            format!("{} track_ended {who} frames {}{text}", at("last_frame_index"), n("frames"))
-        }
-        other => format!("event {other}"),
     }
 }
 
@@ -472,6 +320,9 @@ pub fn run(args: &StreamArgs, out: &mut (dyn Write + Send)) -> Result<Report, St
     }
 }
 
+/// Latencies kept for the summary's p50 (the most recent; a camera may stream for weeks).
+const MAX_LATENCIES: usize = 10_000;
+
 /// How one session ended.
 enum SessionEnd {
     /// The source ended (or `--count` was reached) and the frames sent were answered.
@@ -527,7 +378,7 @@ fn sessions(
 ) -> Result<Summary, StreamError> {
     let url = session_url(&args.url, args.pipeline);
     let mut s = Summary::default();
-    let mut latencies: Vec<f64> = Vec::new();
+    let mut latencies: VecDeque<f64> = VecDeque::new();
     let mut backoff = Backoff::new(max_retries);
     let mut opened = 0u64;
     loop {
@@ -596,8 +447,9 @@ fn sessions(
             },
         }
     }
-    latencies.sort_by(f64::total_cmp);
-    s.p50_ms = latencies.get(latencies.len() / 2).copied().unwrap_or(0.0);
+    let mut sorted = Vec::from(latencies);
+    sorted.sort_by(f64::total_cmp);
+    s.p50_ms = sorted.get(sorted.len() / 2).copied().unwrap_or(0.0);
     Ok(s)
 }
 
@@ -621,13 +473,14 @@ fn session_loop(
     pace: Pace,
     out: &Out<'_, '_>,
     s: &mut Summary,
-    latencies: &mut Vec<f64>,
+    latencies: &mut VecDeque<f64>,
 ) -> Result<SessionEnd, StreamError> {
     let period =
         if args.fps > 0.0 && pace == Pace::Fps { Duration::from_secs_f64(1.0 / args.fps) } else { Duration::ZERO };
-    // This session's frames: index → send time; how many were answered.
-    let mut sent_at: Vec<Instant> = Vec::new();
-    let mut answered = 0u64;
+    // This session's frames not answered yet: index → send time (bounded by what the server
+    // holds: each frame sent gets one answer), and the next frame's index.
+    let mut in_flight: HashMap<u64, Instant> = HashMap::new();
+    let mut next_index = 0u64;
     let mut next = Instant::now();
     let mut drain_until: Option<Instant> = None;
     let mut source_error = None;
@@ -638,10 +491,9 @@ fn session_loop(
     let mut eos = if args.config.is_some() { Eos::Due } else { Eos::Off };
     let end = loop {
         let now = Instant::now();
-        let in_flight = sent_at.len() as u64 - answered;
         let may_send = match pace {
             Pace::Fps => now >= next,
-            Pace::Server => in_flight == 0,
+            Pace::Server => in_flight.is_empty(),
         };
         if drain_until.is_none() && s.sent >= limit {
             drain_until = Some(now + Duration::from_secs_f64(args.drain_timeout));
@@ -652,7 +504,8 @@ fn session_loop(
                     if let Err(e) = ws.send(Message::Binary(frame)) {
                         break SessionEnd::Broken(e.to_string());
                     }
-                    sent_at.push(Instant::now());
+                    in_flight.insert(next_index, Instant::now());
+                    next_index += 1;
                     s.sent += 1;
                     // Behind schedule (slow source): restart the schedule instead of bursting.
                     next = if next + period < now { now + period } else { next + period };
@@ -669,7 +522,7 @@ fn session_loop(
                 Taken::Empty => {}
             }
         }
-        let settled = answered >= sent_at.len() as u64;
+        let settled = in_flight.is_empty();
         if let Some(until) = drain_until {
             if settled && eos == Eos::Due {
                 if let Err(e) = ws.send(Message::text(r#"{"type":"end_of_stream"}"#)) {
@@ -684,7 +537,7 @@ fn session_loop(
         let wait = match drain_until {
             Some(until) => until.saturating_duration_since(now).min(Duration::from_millis(50)),
             None if pace == Pace::Fps && now < next => next - now,
-            None if pace == Pace::Server && in_flight > 0 => Duration::from_millis(50),
+            None if pace == Pace::Server && !settled => Duration::from_millis(50),
             None => Duration::from_millis(2),
         };
         set_timeout(ws, wait);
@@ -708,26 +561,24 @@ fn session_loop(
             Err(e) => break SessionEnd::Broken(e.to_string()),
         };
         let v: serde_json::Value = serde_json::from_str(&text).map_err(|_| StreamError::Protocol(text.to_string()))?;
-        let latency = v["frame_index"]
-            .as_u64()
-            .and_then(|i| sent_at.get(i as usize))
-            .map_or(f64::NAN, |t| t.elapsed().as_secs_f64() * 1000.0);
+        // A result, a drop or a frame's error answers that frame.
+        let answered = match v["type"].as_str() {
+            Some("result" | "frame_dropped" | "error") => v["frame_index"].as_u64().and_then(|i| in_flight.remove(&i)),
+            _ => None,
+        };
+        let latency = answered.map_or(f64::NAN, |t| t.elapsed().as_secs_f64() * 1000.0);
         let events = v["events"].as_array().map_or(&[][..], Vec::as_slice);
         s.events += events.len() as u64;
         match v["type"].as_str() {
             Some("result") => {
                 s.results += 1;
-                answered += 1;
-                latencies.push(latency);
+                if latencies.len() == MAX_LATENCIES {
+                    latencies.pop_front();
+                }
+                latencies.push_back(latency);
             }
-            Some("frame_dropped") => {
-                s.dropped += 1;
-                answered += 1;
-            }
-            Some("error") => {
-                s.errors += 1;
-                answered += u64::from(v["frame_index"].is_u64());
-            }
+            Some("frame_dropped") => s.dropped += 1,
+            Some("error") => s.errors += 1,
             Some("slow_down") | Some("configured") => {}
             Some("end_of_stream") => eos = Eos::Answered,
             _ => return Err(StreamError::Protocol(text.to_string())),
@@ -754,7 +605,7 @@ fn session_loop(
         }
     };
     if !matches!(end, SessionEnd::Done) {
-        s.lost += (sent_at.len() as u64).saturating_sub(answered);
+        s.lost += in_flight.len() as u64;
     }
     if matches!(end, SessionEnd::Done) && s.closed_by_server.is_none() {
         let _ = ws.close(None);

@@ -7,40 +7,37 @@
 //! the session's `min_score`) and, from [`Analysis::low_detections`], those between, which feed
 //! ByteTrack's second, low-score association and are never sent to the client.
 
+use crate::analytics::Observation;
 use crate::protocol::FrameResult;
 use crate::vision::track::{TrackInput, Tracker};
 use crate::vision::Analysis;
 
-/// A confirmed track seen in a frame: the detection it took (a reported or a low one), at full
-/// precision, for the session's analytics.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Seen {
-    /// The track.
-    pub track_id: u64,
-    /// The detection's label.
-    pub label: String,
-    /// The detection's box.
-    pub bbox: [f32; 4],
-}
-
 /// Run `tracker` on `analysis`'s detections (full precision), then turn the analysis into the
-/// wire's result with `track_id` and `track_text` filled in. Also returns the confirmed tracks
-/// seen in this frame (every detection a confirmed track took, low ones included). A result
-/// without detections (the `ocr` pipeline) leaves the tracker alone.
-pub fn annotate(tracker: &mut Tracker, analysis: Analysis) -> (FrameResult, Vec<Seen>) {
-    let Some(found) = analysis.detections.as_ref() else { return (FrameResult::from(analysis), Vec::new()) };
+/// wire's result with `track_id` and `track_text` filled in. In between, `observe` is handed
+/// the tracker and the confirmed tracks seen in this frame (every detection a confirmed track
+/// took, low ones included, borrowing the analysis's labels): the session's analytics. A result
+/// without detections (the `ocr` pipeline) leaves the tracker alone (`observe` sees none).
+pub fn annotate(
+    tracker: &mut Tracker,
+    analysis: Analysis,
+    observe: impl FnOnce(&Tracker, &[Observation<'_>]),
+) -> FrameResult {
+    let Some(found) = analysis.detections.as_ref() else {
+        observe(tracker, &[]);
+        return FrameResult::from(analysis);
+    };
     // The reported detections first (their ids go on the wire), then the low ones the client
     // never sees.
-    let low = analysis.low_detections.iter().flatten();
-    let all: Vec<&crate::vision::Detection> = found.iter().chain(low).collect();
+    let all = || found.iter().chain(analysis.low_detections.iter().flatten());
     let inputs: Vec<TrackInput> =
-        all.iter().map(|d| TrackInput { bbox: d.bbox, score: d.score, class_id: d.class_id }).collect();
+        all().map(|d| TrackInput { bbox: d.bbox, score: d.score, class_id: d.class_id }).collect();
     let mut ids = tracker.update(&inputs);
-    let seen = all
-        .iter()
+    let seen: Vec<Observation<'_>> = all()
         .zip(&ids)
-        .filter_map(|(d, id)| Some(Seen { track_id: (*id)?, label: d.label.clone(), bbox: d.bbox }))
+        .filter_map(|(d, id)| Some(Observation { track_id: (*id)?, label: &d.label, bbox: d.bbox }))
         .collect();
+    observe(tracker, &seen);
+    drop(seen);
     ids.truncate(found.len());
     let line_ids: Vec<Option<u64>> = analysis
         .texts
@@ -62,7 +59,15 @@ pub fn annotate(tracker: &mut Tracker, analysis: Analysis) -> (FrameResult, Vec<
     for (line, id) in result.texts.iter_mut().flatten().zip(line_ids) {
         line.track_id = id;
     }
-    (result, seen)
+    result
+}
+
+/// The confirmed tracks `annotate`'s `observe` saw, by id (for the tests).
+#[cfg(test)]
+fn annotate_ids(tracker: &mut Tracker, analysis: Analysis) -> (FrameResult, Vec<u64>) {
+    let mut ids = Vec::new();
+    let r = annotate(tracker, analysis, |_, seen| ids = seen.iter().map(|o| o.track_id).collect());
+    (r, ids)
 }
 
 #[cfg(test)]
@@ -97,7 +102,7 @@ mod tests {
             if let Some(t) = a.texts.as_mut() {
                 t[0].score = if i == 1 { 0.6 } else { 0.9 };
             }
-            let (r, seen) = annotate(&mut t, a);
+            let (r, seen) = annotate_ids(&mut t, a);
             assert_eq!(seen.len(), usize::from(r.detections.as_ref().unwrap()[0].track_id.is_some()));
             let (d, texts) = (&r.detections.as_ref().unwrap()[0], r.texts.as_ref().unwrap());
             assert!(d.track_id.is_some());
@@ -113,7 +118,7 @@ mod tests {
     fn results_without_detections_are_left_alone() {
         let mut t = Tracker::new(TrackConfig::default());
         let a = Analysis { texts: Some(vec![line("X", None)]), ..Analysis::default() };
-        let (r, seen) = annotate(&mut t, a);
+        let (r, seen) = annotate_ids(&mut t, a);
         assert_eq!(r.texts.unwrap()[0].track_id, None);
         assert!(seen.is_empty());
         assert!(t.is_empty());
@@ -138,11 +143,11 @@ mod tests {
                 low_detections: Some(if hidden { vec![car] } else { vec![] }),
                 texts: None,
             };
-            let (r, seen) = annotate(&mut t, a);
+            let (r, seen) = annotate_ids(&mut t, a);
             let wire = r.detections.unwrap();
             assert_eq!(wire.len(), usize::from(!hidden), "low detections never reach the wire");
             if i > 0 {
-                assert_eq!(seen.iter().map(|s| s.track_id).collect::<Vec<_>>(), vec![1], "frame {i}: seen, low or not");
+                assert_eq!(seen, vec![1], "frame {i}: seen, low or not");
             }
             ids.extend(wire.iter().map(|d| d.track_id));
         }
