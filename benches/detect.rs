@@ -2,15 +2,18 @@
 //! whole in-process pipeline (decode + models, as a lone frame on a 2-worker scheduler, as in the
 //! server) per pipeline, and `detect` on a 1920×1080 frame with the `scaled_decode` lever
 //! (DCT-domain downscaled decode) off and on; the detection stage at `min_score` 0 (every
-//! candidate in play) against the default 0.5. Per engine (see `support/engines.rs`).
+//! candidate in play) against the default 0.5, and at `min_score` 0 with a `classes` list of
+//! 1,000 names. Per engine (see `support/engines.rs`).
 
 use std::path::Path;
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use framewire::protocol::PipelineKind;
-use framewire::vision::detect::Detector;
+use framewire::vision::detect::{Detector, Wanted};
 use framewire::vision::jpeg::{decode_rgb, validate, Limits};
+use framewire::vision::parallel::Width;
 use framewire::vision::runtime::EngineKind;
+use framewire::vision::{class_id, ClassSet};
 
 #[path = "support/engines.rs"]
 mod engines;
@@ -32,6 +35,15 @@ fn bench_engine(g: &mut engines::Group<'_>, suffix: &str, kind: EngineKind) {
     // The same frame with every candidate in play (a client's `min_score=0`): NMS is bounded by
     // MAX_NMS_CANDIDATES and the per-class stop, so this stays close to the line above.
     g.bench_function(format!("ssd_640x480_min_score_0{suffix}"), |b| b.iter(|| detector.detect(black_box(&img), 0.0)));
+    // And with a client's `classes` of 1,000 names (the most a list takes; the 80 COCO labels
+    // repeated): resolved once to a set of 80 ids, so each candidate's test is one bit test.
+    let labels = detector.labels().to_vec();
+    let classes: ClassSet = (0..1000).filter_map(|i| class_id(&labels, &labels[i % labels.len()])).collect();
+    let wanted = Wanted { min_score: 0.0, classes: Some(&classes), max_detections: None };
+    let frame = (img.width, img.height);
+    g.bench_function(format!("ssd_640x480_min_score_0_classes_1000{suffix}"), |b| {
+        b.iter(|| detector.detect_scaled(black_box(&img), frame, &wanted, &Width::narrow()))
+    });
     drop(detector);
     for scaled in [false, true] {
         let mut config = framewire::config::Config::defaults("127.0.0.1:0".parse().expect("addr"));

@@ -64,22 +64,45 @@ fn largest_spec() -> Spec {
     Spec { zones, lines, ..Spec::default() }
 }
 
+/// The largest configuration with every zone and line restricted to `names` (a client's
+/// `classes`, up to 1,000 names).
+fn largest_spec_with(names: &[String]) -> Spec {
+    let mut spec = largest_spec();
+    spec.zones.iter_mut().for_each(|z| z.classes = Some(names.to_vec()));
+    spec.lines.iter_mut().for_each(|l| l.classes = Some(names.to_vec()));
+    spec
+}
+
 fn bench_analytics(c: &mut Criterion) {
     let labels = ["person", "car", "truck", "bicycle"];
-    for n in [1, 10, 100] {
+    let class_of = |l: &str| labels.iter().position(|k| *k == l);
+    // 1,000 names (the most a `classes` list takes) that are the frame's four labels, repeated.
+    let thousand: Vec<String> = (0..1000).map(|i| labels[i % 4].to_string()).collect();
+    let cases = [(1, None), (10, None), (100, None), (100, Some(&thousand))];
+    for (n, names) in cases {
         let frames: Vec<Vec<TrackInput>> = (0..1000).map(|f| frame(n, f)).collect();
-        c.bench_function(&format!("analytics/frame_32z_32l_{n}"), |b| {
-            let mut analytics = Analytics::new(largest_spec());
+        let spec = || names.map_or_else(largest_spec, |names| largest_spec_with(names));
+        let name = match names {
+            None => format!("analytics/frame_32z_32l_{n}"),
+            Some(names) => format!("analytics/frame_32z_32l_{n}_classes_{}", names.len()),
+        };
+        c.bench_function(&name, |b| {
+            let mut analytics = Analytics::new(spec(), &class_of);
             let mut f = 0;
             b.iter(|| {
                 if f == frames.len() {
-                    analytics = Analytics::new(largest_spec());
+                    analytics = Analytics::new(spec(), &class_of);
                     f = 0;
                 }
                 let seen: Vec<Observation<'_>> = frames[f]
                     .iter()
                     .enumerate()
-                    .map(|(i, d)| Observation { track_id: i as u64 + 1, label: labels[d.class_id], bbox: d.bbox })
+                    .map(|(i, d)| Observation {
+                        track_id: i as u64 + 1,
+                        class_id: d.class_id,
+                        label: labels[d.class_id],
+                        bbox: d.bbox,
+                    })
                     .collect();
                 let events = analytics.frame(f as u64, f as u64 * 33, black_box(&seen), &[]);
                 f += 1;

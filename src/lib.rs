@@ -31,6 +31,7 @@
 //! reach everything here.
 
 pub mod analytics;
+pub mod classes;
 pub mod cli;
 pub mod client;
 pub mod config;

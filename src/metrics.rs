@@ -14,7 +14,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
-use crate::protocol::Timings;
+use crate::protocol::{Event, Timings};
 use crate::vision::jpeg::FrameError;
 
 /// The `reason` label of `framewire_frames_invalid_total`: a `FrameError` code.
@@ -38,6 +38,27 @@ pub struct StatusLabel {
     pub status: String,
 }
 
+/// The `type` label of `framewire_events_total`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EventLabel {
+    /// `track_started`, `zone_entered`, `zone_exited`, `line_crossed`, `loitering` or
+    /// `track_ended`.
+    pub r#type: &'static str,
+}
+
+/// The `outcome` label of `framewire_control_messages_total`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabel {
+    /// One of [`CONTROL_OUTCOMES`].
+    pub outcome: &'static str,
+}
+
+/// What a text message from a client came to: `configured` and `end_of_stream` (applied),
+/// `invalid_config`, `invalid_message`, `rate_limited` (refused, the session goes on) and
+/// `unsupported` (not a control message: close 1003).
+pub const CONTROL_OUTCOMES: [&str; 6] =
+    ["configured", "end_of_stream", "invalid_config", "invalid_message", "rate_limited", "unsupported"];
+
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 /// Stage latency buckets: 1 ms to ~4 s, doubling.
@@ -60,6 +81,8 @@ pub struct Metrics {
     plan_builds: Counter,
     stage_seconds: HistogramFamily<StageLabel>,
     http_responses: Family<StatusLabel, Counter>,
+    events: Family<EventLabel, Counter>,
+    control_messages: Family<OutcomeLabel, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -102,9 +125,17 @@ impl Metrics {
             plan_builds: Counter::default(),
             stage_seconds: Family::new_with_constructor(stage_histogram),
             http_responses: Family::default(),
+            events: Family::default(),
+            control_messages: Family::default(),
         };
         for e in REASONS {
             let _ = m.frames_invalid.get_or_create(&ReasonLabel { reason: e.code() });
+        }
+        for r#type in Event::KINDS {
+            let _ = m.events.get_or_create(&EventLabel { r#type });
+        }
+        for outcome in CONTROL_OUTCOMES {
+            let _ = m.control_messages.get_or_create(&OutcomeLabel { outcome });
         }
         // Names are prefixed `framewire_`; counters get `_total`.
         let counters = [
@@ -136,6 +167,13 @@ impl Metrics {
         registry.register("stage_seconds", stages, m.stage_seconds.clone());
         let http = "Plain HTTP answers (health, metrics, refusals before an upgrade), by status";
         registry.register("http_responses", http, m.http_responses.clone());
+        registry.register(
+            "events",
+            "Track events sent (in results, configured and end_of_stream), by type",
+            m.events.clone(),
+        );
+        let control = "Text messages from clients, by what they came to (see CONTROL_OUTCOMES)";
+        registry.register("control_messages", control, m.control_messages.clone());
         Metrics { registry, ..m }
     }
 
@@ -184,6 +222,18 @@ impl Metrics {
         self.inference_errors.inc();
     }
 
+    /// Events went out.
+    pub fn events(&self, events: &[Event]) {
+        for e in events {
+            self.events.get_or_create(&EventLabel { r#type: e.kind() }).inc();
+        }
+    }
+
+    /// A text message came to `outcome` (one of [`CONTROL_OUTCOMES`]).
+    pub fn control_message(&self, outcome: &'static str) {
+        self.control_messages.get_or_create(&OutcomeLabel { outcome }).inc();
+    }
+
     /// A plain HTTP response went out.
     pub fn http_response(&self, status: u16) {
         self.http_responses.get_or_create(&StatusLabel { status: status.to_string() }).inc();
@@ -219,6 +269,8 @@ mod tests {
         m.frame_received();
         m.frame_invalid(FrameError::Corrupt);
         m.frame_done(&Timings { queue: 1.0, decode: 2.0, detect: Some(40.0), total: 45.0, ..Timings::default() });
+        m.events(&[Event::TrackStarted { track_id: 1, label: "car".into(), frame_index: 0 }]);
+        m.control_message("configured");
         let text = m.render(3, 1, 2);
         for line in [
             "framewire_sessions_open 3",
@@ -230,6 +282,10 @@ mod tests {
             "framewire_frames_invalid_total{reason=\"not_jpeg\"} 0",
             "framewire_pool_queue_depth 1",
             "framewire_stage_seconds_count{stage=\"detect\"} 1",
+            "framewire_events_total{type=\"track_started\"} 1",
+            "framewire_events_total{type=\"line_crossed\"} 0",
+            "framewire_control_messages_total{outcome=\"configured\"} 1",
+            "framewire_control_messages_total{outcome=\"rate_limited\"} 0",
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
         }

@@ -16,7 +16,7 @@ use framewire::session::{Session, SessionContext, SessionState};
 use framewire::vision::jpeg::{decode_rgb, validate, JpegInfo, Limits};
 use framewire::vision::parallel::Width;
 use framewire::vision::{Analysis, FrameOptions, Outcome, Processed, Processor, StageTimes};
-use framewire::wake::Shutdown;
+use framewire::wake::{Shutdown, Waker};
 use tungstenite::protocol::{Role, WebSocketConfig};
 use tungstenite::WebSocket;
 
@@ -100,8 +100,8 @@ pub fn session_bytes(data: &[u8]) {
     let ws_config = WebSocketConfig { max_message_size: max, max_frame_size: max, ..WebSocketConfig::default() };
     let ws = WebSocket::from_raw_socket(server_end, Role::Server, Some(ws_config));
     let state = Arc::new(SessionState::new("127.0.0.1:1".parse().expect("literal address"), PipelineKind::Detect));
-    let session = Session::new(ws, ctx, state, PipelineKind::Detect);
-    let server = std::thread::spawn(move || session.expect("session setup").run());
+    let session = Session::new(ws, ctx, state, Arc::new(Waker::new().expect("eventfd")));
+    let server = std::thread::spawn(move || session.run());
     let mut reader = client.try_clone().expect("dup");
     let drain = std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
     // The server may end (and close its end) before it has read everything: not an error.

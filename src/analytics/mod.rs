@@ -20,9 +20,22 @@
 //!   crossings in line order; then `loitering`, zone by zone; then, for each track that ended, its
 //!   `zone_exited` for every zone it was in (at its last observation) and its `track_ended`.
 //!
+//! - A **reconfiguration** keeps what did not change: a zone or line whose definition (and the
+//!   anchor) is the same keeps every track's state in it (inside or not, inertia counts, dwell,
+//!   visits, loitering told, the last side of a line) and a line its totals; a zone that changed
+//!   or went gives each track counted inside it its `zone_exited` (at its last observation, with
+//!   its dwell) before the new configuration applies; a changed line starts anew (totals and
+//!   every track's side of it), as does every zone and line when the anchor changes.
+//!
 //! Cost: one frame is O(tracks × (zones × polygon points + lines)); with the bounds here (32
 //! zones of at most 64 points, 32 lines) and 100 tracks that is ~2 × 10^5 point tests at worst.
-//! Memory: one small state per live track, zone and line; a track's state goes when it ends.
+//! A zone's or line's `classes` are resolved to class ids once, when it is configured
+//! ([`ClassSet`]): each test of a track against them is one bit test, however many labels the
+//! client named. Memory: one small state per live track, zone and line; a track's state goes
+//! when it ends.
+//!
+//! The events, counts and configuration types serialise (serde) to their wire form, which
+//! `docs/PROTOCOL.md` documents: the protocol sends them as they are.
 
 pub mod geometry;
 #[cfg(test)]
@@ -30,6 +43,10 @@ mod tests;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
+
+use crate::classes::ClassSet;
 use geometry::{inside, segments_cross, self_intersects, side, Point};
 
 /// Zones a session may define.
@@ -50,8 +67,9 @@ pub const MAX_LOITER_S: f64 = 86_400.0;
 /// many times the largest frame side allowed, either way.
 pub const COORD_FACTOR: f64 = 4.0;
 
-/// Which point of a track's box is tested against zones and lines.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// Which point of a track's box is tested against zones and lines (`bottom_center`, `center`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Anchor {
     /// The middle of the box's bottom edge: where an object stands on the ground (default).
     #[default]
@@ -79,29 +97,33 @@ impl Anchor {
     }
 }
 
-/// A zone as configured.
-#[derive(Debug, Clone, PartialEq)]
+/// A zone as configured (and as `session_started` / `configured` echo it, every default filled
+/// in).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ZoneSpec {
     /// Unique among the zones, 1 to [`MAX_NAME_CHARS`] characters.
     pub name: String,
-    /// 3 to [`MAX_POLYGON_POINTS`] points, not crossing itself.
+    /// 3 to [`MAX_POLYGON_POINTS`] points, not crossing itself, frame pixels.
     pub polygon: Vec<Point>,
-    /// Only tracks of these labels; `None`: every label.
+    /// Only tracks of these labels; `None` (absent on the wire): every label.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub classes: Option<Vec<String>>,
     /// Observations in a row inside (outside) before an entry (exit) counts.
     pub inertia: u32,
-    /// Dwell after which a `loitering` event is sent, once per visit.
+    /// Dwell in seconds after which a `loitering` event is sent, once per visit (absent: never).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub loiter_s: Option<f64>,
 }
 
-/// A counting line as configured.
-#[derive(Debug, Clone, PartialEq)]
+/// A counting line as configured (and echoed).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LineSpec {
     /// Unique among the lines, 1 to [`MAX_NAME_CHARS`] characters.
     pub name: String,
-    /// Its start and end, apart.
+    /// Its start and end, apart, frame pixels.
     pub points: [Point; 2],
-    /// Only tracks of these labels; `None`: every label.
+    /// Only tracks of these labels; `None` (absent on the wire): every label.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub classes: Option<Vec<String>>,
 }
 
@@ -214,8 +236,9 @@ fn polygon_area2(p: &[Point]) -> f64 {
     (0..n).map(|i| p[i][0] * p[(i + 1) % n][1] - p[(i + 1) % n][0] * p[i][1]).sum::<f64>().abs()
 }
 
-/// Which way a track crossed a line (see the module docs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which way a track crossed a line (see the module docs): `in` or `out` on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Direction {
     /// From the line's left to its right (for a line drawn left to right: downwards).
     In,
@@ -238,6 +261,8 @@ impl Direction {
 pub struct Observation<'a> {
     /// The tracker's id.
     pub track_id: u64,
+    /// The track's class id (what zones' and lines' `classes` are tested against).
+    pub class_id: usize,
     /// The track's label (its class's name).
     pub label: &'a str,
     /// Its box in this frame, frame pixels.
@@ -256,56 +281,111 @@ pub struct Ended {
     pub text_score: Option<f32>,
 }
 
-/// How long a track stayed in a zone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// How long a track stayed in a zone (`dwell_frames`, `dwell_ms` on the wire).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub struct Dwell {
     /// Frame indices from the entry to the exit.
+    #[serde(rename = "dwell_frames")]
     pub frames: u64,
-    /// Milliseconds from the entry's frame arrival to the exit's.
+    /// Milliseconds from the entry's frame arrival to the exit's (the server's monotonic clock).
+    #[serde(rename = "dwell_ms")]
     pub ms: u64,
 }
 
-/// What a frame changed (see the module docs for the order).
-#[derive(Debug, Clone, PartialEq)]
+/// Named values, serialised as one JSON object whose keys keep the configuration's order:
+/// `{"bay":{…},"door":{…}}`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Named<T>(pub Vec<(String, T)>);
+
+impl<T> Named<T> {
+    /// Nothing named.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<T: Serialize> Serialize for Named<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
+/// What a frame changed (see the module docs for the order), tagged by `type` on the wire.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
     /// A confirmed track was seen for the first time.
     TrackStarted { track_id: u64, label: String, frame_index: u64 },
     /// A track counted as entered a zone.
     ZoneEntered { zone: String, track_id: u64, label: String, frame_index: u64 },
-    /// A track counted as left a zone, or ended inside it.
-    ZoneExited { zone: String, track_id: u64, label: String, frame_index: u64, dwell: Dwell },
+    /// A track counted as left a zone, or ended inside it, or the zone changed or went.
+    ZoneExited {
+        zone: String,
+        track_id: u64,
+        label: String,
+        frame_index: u64,
+        #[serde(flatten)]
+        dwell: Dwell,
+    },
     /// A track crossed a line.
     LineCrossed { line: String, direction: Direction, track_id: u64, label: String, frame_index: u64 },
     /// A track's dwell in a zone passed the zone's `loiter_s` (once a visit).
     Loitering { zone: String, track_id: u64, label: String, frame_index: u64, dwell_ms: u64 },
-    /// A track ended: its life, its reading, its total dwell per zone it was in and the last
-    /// direction it crossed each line it crossed (both in configuration order).
+    /// A track ended: its life, its reading (absent without one), its total dwell per zone it
+    /// was in and the last direction it crossed each line it crossed (both in configuration
+    /// order).
     TrackEnded {
         track_id: u64,
         label: String,
         first_frame_index: u64,
         last_frame_index: u64,
         frames: u64,
+        #[serde(skip_serializing_if = "Option::is_none")]
         text: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
         text_score: Option<f32>,
-        zones: Vec<(String, Dwell)>,
-        lines: Vec<(String, Direction)>,
+        zones: Named<Dwell>,
+        lines: Named<Direction>,
     },
 }
 
+impl Event {
+    /// Every `type` an event may have.
+    pub const KINDS: [&'static str; 6] =
+        ["track_started", "zone_entered", "zone_exited", "line_crossed", "loitering", "track_ended"];
+
+    /// Its `type` on the wire.
+    pub fn kind(&self) -> &'static str {
+        let i = match self {
+            Event::TrackStarted { .. } => 0,
+            Event::ZoneEntered { .. } => 1,
+            Event::ZoneExited { .. } => 2,
+            Event::LineCrossed { .. } => 3,
+            Event::Loitering { .. } => 4,
+            Event::TrackEnded { .. } => 5,
+        };
+        Event::KINDS[i]
+    }
+}
+
 /// Who is in a zone now.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct ZoneCount {
     /// Tracks counted inside.
     pub count: u64,
-    /// The same by label.
+    /// The same by label (labels with nobody inside are absent).
     pub by_label: BTreeMap<String, u64>,
 }
 
-/// Crossings of a line since the session began.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// Crossings of a line since it was configured as it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub struct LineCount {
-    /// Crossings `in`.
+    /// Crossings `in` (from the line's left to its right, looking from its first point).
+    #[serde(rename = "in")]
     pub r#in: u64,
     /// Crossings `out`.
     pub out: u64,
@@ -350,6 +430,7 @@ struct AtLine {
 #[derive(Debug, Clone)]
 struct TrackState {
     label: String,
+    class_id: usize,
     first: u64,
     last: (u64, u64),
     frames: u64,
@@ -361,19 +442,31 @@ struct TrackState {
 #[derive(Debug, Clone, Default)]
 pub struct Analytics {
     spec: Spec,
+    /// Each zone's `classes` as class ids (`None`: every class), in the spec's order.
+    zone_classes: Vec<Option<ClassSet>>,
+    /// Each line's, likewise.
+    line_classes: Vec<Option<ClassSet>>,
     tracks: HashMap<u64, TrackState>,
     totals: Vec<LineCount>,
 }
 
-fn allowed(classes: &Option<Vec<String>>, label: &str) -> bool {
-    classes.as_ref().is_none_or(|c| c.iter().any(|l| l == label))
+/// Whether a track of `class_id` counts for a zone or line restricted to `classes`.
+fn allowed(classes: &Option<ClassSet>, class_id: usize) -> bool {
+    classes.as_ref().is_none_or(|c| c.contains(class_id))
+}
+
+/// `classes` resolved to ids with `class_of` (labels it does not know match nothing).
+fn resolve(classes: &Option<Vec<String>>, class_of: &dyn Fn(&str) -> Option<usize>) -> Option<ClassSet> {
+    classes.as_ref().map(|c| c.iter().filter_map(|l| class_of(l)).collect())
 }
 
 impl Analytics {
-    /// Analytics over `spec` (validated by the caller with [`Spec::validate`]).
-    pub fn new(spec: Spec) -> Analytics {
-        let totals = vec![LineCount::default(); spec.lines.len()];
-        Analytics { spec, tracks: HashMap::new(), totals }
+    /// Analytics over `spec` (validated by the caller with [`Spec::validate`]), its labels
+    /// resolved to class ids with `class_of`.
+    pub fn new(spec: Spec, class_of: &dyn Fn(&str) -> Option<usize>) -> Analytics {
+        let mut a = Analytics::default();
+        a.reconfigure(spec, class_of);
+        a
     }
 
     /// The configuration in force.
@@ -381,24 +474,38 @@ impl Analytics {
         &self.spec
     }
 
-    /// Take a new configuration from the next frame on. Tracks keep their life (start, frames,
-    /// reading) but their zone and line state starts anew, as do the line totals of lines whose
-    /// name or points changed; a track inside a zone that is gone or changed gets no exit.
-    pub fn reconfigure(&mut self, spec: Spec) {
-        let totals = spec
-            .lines
-            .iter()
-            .map(|l| {
-                let old = self.spec.lines.iter().position(|o| o.name == l.name && o.points == l.points);
-                old.map_or_else(LineCount::default, |i| self.totals[i])
-            })
-            .collect();
-        for t in self.tracks.values_mut() {
-            t.zones = vec![InZone::default(); spec.zones.len()];
-            t.lines = vec![AtLine::default(); spec.lines.len()];
+    /// Take a new configuration from the next frame on (see the module docs: what did not
+    /// change is kept). Tracks keep their life (start, frames, reading). Returns the
+    /// `zone_exited` of every track counted inside a zone that changed or went, track by
+    /// increasing id, zone by zone in the old configuration's order.
+    pub fn reconfigure(&mut self, spec: Spec, class_of: &dyn Fn(&str) -> Option<usize>) -> Vec<Event> {
+        let same_anchor = spec.anchor == self.spec.anchor;
+        // Where each new zone and line was in the old configuration, if it is unchanged.
+        let was = |old: &[ZoneSpec], z: &ZoneSpec| old.iter().position(|o| o == z).filter(|_| same_anchor);
+        let zone_from: Vec<Option<usize>> = spec.zones.iter().map(|z| was(&self.spec.zones, z)).collect();
+        let line_from: Vec<Option<usize>> =
+            spec.lines.iter().map(|l| self.spec.lines.iter().position(|o| o == l).filter(|_| same_anchor)).collect();
+        let mut events = Vec::new();
+        let mut ids: Vec<u64> = self.tracks.keys().copied().collect();
+        ids.sort_unstable();
+        for id in ids {
+            let Some(t) = self.tracks.get_mut(&id) else { continue };
+            let (last, last_ms) = t.last;
+            for (i, (z, st)) in self.spec.zones.iter().zip(&mut t.zones).enumerate() {
+                if st.inside && !zone_from.contains(&Some(i)) {
+                    let dwell = st.leave(last, last_ms);
+                    let (zone, label) = (z.name.clone(), t.label.clone());
+                    events.push(Event::ZoneExited { zone, track_id: id, label, frame_index: last, dwell });
+                }
+            }
+            t.zones = zone_from.iter().map(|f| f.map_or_else(InZone::default, |i| t.zones[i].clone())).collect();
+            t.lines = line_from.iter().map(|f| f.map_or_else(AtLine::default, |i| t.lines[i].clone())).collect();
         }
-        self.totals = totals;
+        self.totals = line_from.iter().map(|f| f.map_or_else(LineCount::default, |i| self.totals[i])).collect();
+        self.zone_classes = spec.zones.iter().map(|z| resolve(&z.classes, class_of)).collect();
+        self.line_classes = spec.lines.iter().map(|l| resolve(&l.classes, class_of)).collect();
         self.spec = spec;
+        events
     }
 
     /// One processed frame (`frame_index`, arrived `at_ms` on the session's monotonic clock):
@@ -423,6 +530,7 @@ impl Analytics {
             events.push(Event::TrackStarted { track_id: o.track_id, label: o.label.to_owned(), frame_index });
             TrackState {
                 label: o.label.to_owned(),
+                class_id: o.class_id,
                 first: frame_index,
                 last: (frame_index, at_ms),
                 frames: 0,
@@ -437,8 +545,8 @@ impl Analytics {
             return;
         }
         let label = &t.label;
-        for (z, st) in self.spec.zones.iter().zip(&mut t.zones) {
-            if !allowed(&z.classes, label) {
+        for ((z, st), classes) in self.spec.zones.iter().zip(&mut t.zones).zip(&self.zone_classes) {
+            if !allowed(classes, t.class_id) {
                 continue;
             }
             if inside(&z.polygon, p) == st.inside {
@@ -462,8 +570,9 @@ impl Analytics {
                 events.push(Event::ZoneExited { zone, track_id, label, frame_index, dwell });
             }
         }
-        for ((l, st), total) in self.spec.lines.iter().zip(&mut t.lines).zip(&mut self.totals) {
-            if !allowed(&l.classes, label) {
+        let lines = self.spec.lines.iter().zip(&mut t.lines).zip(&mut self.totals).zip(&self.line_classes);
+        for (((l, st), total), classes) in lines {
+            if !allowed(classes, t.class_id) {
                 continue;
             }
             let [a, b] = l.points;
@@ -534,8 +643,8 @@ impl Analytics {
                 frames: t.frames,
                 text: e.text.clone(),
                 text_score: e.text_score,
-                zones: zones.map(|(z, s)| (z.name.clone(), s.total)).collect(),
-                lines: lines.filter_map(|(l, s)| Some((l.name.clone(), s.crossed?))).collect(),
+                zones: Named(zones.map(|(z, s)| (z.name.clone(), s.total)).collect()),
+                lines: Named(lines.filter_map(|(l, s)| Some((l.name.clone(), s.crossed?))).collect()),
                 label: t.label,
             });
         }
@@ -543,9 +652,9 @@ impl Analytics {
     }
 
     /// Who is in each zone now (configuration order).
-    pub fn zone_counts(&self) -> Vec<(&str, ZoneCount)> {
-        let mut out: Vec<(&str, ZoneCount)> =
-            self.spec.zones.iter().map(|z| (z.name.as_str(), ZoneCount::default())).collect();
+    pub fn zone_counts(&self) -> Named<ZoneCount> {
+        let mut out: Vec<(String, ZoneCount)> =
+            self.spec.zones.iter().map(|z| (z.name.clone(), ZoneCount::default())).collect();
         for t in self.tracks.values() {
             for ((_, c), st) in out.iter_mut().zip(&t.zones) {
                 if st.inside {
@@ -554,12 +663,12 @@ impl Analytics {
                 }
             }
         }
-        out
+        Named(out)
     }
 
-    /// Each line's crossings since the session began (configuration order).
-    pub fn line_counts(&self) -> Vec<(&str, LineCount)> {
-        self.spec.lines.iter().map(|l| l.name.as_str()).zip(self.totals.iter().copied()).collect()
+    /// Each line's crossings since it was configured as it is (configuration order).
+    pub fn line_counts(&self) -> Named<LineCount> {
+        Named(self.spec.lines.iter().map(|l| l.name.clone()).zip(self.totals.iter().copied()).collect())
     }
 
     /// Live tracks known here.

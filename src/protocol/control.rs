@@ -15,8 +15,8 @@
 
 use serde_json::{Map, Value};
 
+use super::options::{Asked, Raw};
 use crate::analytics::{Anchor, LineSpec, SpecError, ZoneSpec, DEFAULT_INERTIA};
-use crate::vision::{OcrScope, PipelineKind};
 
 /// Largest control message, in bytes (64 KiB: 32 zones of 64 points written out in full take
 /// about 60 KiB with generous formatting). A bigger text message is `invalid_message`.
@@ -25,18 +25,9 @@ pub const MAX_CONTROL_BYTES: usize = 64 * 1024;
 /// A `configure` message: every field is optional; the ones given replace what the session has.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Configure {
-    /// `pipeline`.
-    pub pipeline: Option<PipelineKind>,
-    /// `track`.
-    pub track: Option<bool>,
-    /// `min_score`, within [0, 1].
-    pub min_score: Option<f32>,
-    /// `classes`: `Some(None)` = `null`, every class again; `Some(Some(labels))` = only these.
-    pub classes: Option<Option<Vec<String>>>,
-    /// `max_detections`, within [1, 10000].
-    pub max_detections: Option<usize>,
-    /// `ocr`.
-    pub ocr: Option<OcrScope>,
+    /// The per-session options (`pipeline`, `track`, `min_score`, `classes`, `max_detections`,
+    /// `ocr`), checked as the query string's are ([`super::options`]).
+    pub options: Asked,
     /// `zones` (the whole list; `[]` removes every zone).
     pub zones: Option<Vec<ZoneSpec>>,
     /// `lines` (the whole list).
@@ -98,36 +89,11 @@ pub fn parse(text: &str) -> Result<Control, ControlError> {
 fn configure(map: &Map<String, Value>) -> Result<Configure, ControlError> {
     let mut c = Configure::default();
     for (key, v) in map {
+        if c.options.take(key, Raw::Json(v)).map_err(ControlError::Config)? {
+            continue;
+        }
         match key.as_str() {
             "type" => {}
-            "pipeline" => {
-                c.pipeline = Some(
-                    v.as_str()
-                        .and_then(PipelineKind::parse)
-                        .map_or_else(|| bad(key, "one of \"detect\", \"ocr\", \"detect_ocr\""), Ok)?,
-                )
-            }
-            "track" => c.track = Some(v.as_bool().map_or_else(|| bad(key, "true or false"), Ok)?),
-            "min_score" => {
-                c.min_score = Some(match v.as_f64() {
-                    Some(f) if (0.0..=1.0).contains(&f) => f as f32,
-                    _ => return bad(key, "a number within [0, 1]"),
-                })
-            }
-            "max_detections" => {
-                c.max_detections = Some(match v.as_u64() {
-                    Some(n) if (1..=10_000).contains(&n) => n as usize,
-                    _ => return bad(key, "a whole number within [1, 10000]"),
-                })
-            }
-            "ocr" => {
-                c.ocr = Some(match v.as_str() {
-                    Some("frame") => OcrScope::Frame,
-                    Some("detections") => OcrScope::Detections,
-                    _ => return bad(key, "\"frame\" or \"detections\""),
-                })
-            }
-            "classes" => c.classes = Some(if v.is_null() { None } else { Some(labels(v, key)?) }),
             "anchor" => {
                 c.anchor = Some(match v.as_str() {
                     Some("bottom_center") => Anchor::BottomCenter,
@@ -155,20 +121,9 @@ fn object<'a>(v: &'a Value, field: &str) -> Result<&'a Map<String, Value>, Contr
     v.as_object().map_or_else(|| bad(field, "an object"), Ok)
 }
 
-/// A list of labels: non-empty strings (whether the detector knows them is the session's check).
-fn labels(v: &Value, field: &str) -> Result<Vec<String>, ControlError> {
-    let items = list(v, field)?;
-    if items.is_empty() || items.len() > 1000 {
-        return bad(field, "1 to 1000 labels (null: every class)");
-    }
-    items
-        .iter()
-        .enumerate()
-        .map(|(i, l)| match l.as_str() {
-            Some(s) if !s.is_empty() && s.len() <= 100 => Ok(s.to_owned()),
-            _ => bad(format!("{field}[{i}]"), "a label (a string of 1 to 100 bytes)"),
-        })
-        .collect()
+/// A zone's or line's `classes`: as the session's own ([`Raw::labels`]).
+fn labels(v: &Value, field: &str) -> Result<Option<Vec<String>>, ControlError> {
+    Raw::Json(v).labels(field).map_err(ControlError::Config)
 }
 
 fn name(map: &Map<String, Value>, at: &str) -> Result<String, ControlError> {
@@ -218,7 +173,7 @@ fn zone(v: &Value, i: usize) -> Result<ZoneSpec, ControlError> {
                     .collect::<Result<_, _>>()?;
                 polygon = true;
             }
-            "classes" => z.classes = if v.is_null() { None } else { Some(labels(v, &field)?) },
+            "classes" => z.classes = labels(v, &field)?,
             "inertia" => {
                 z.inertia = match v.as_u64().and_then(|n| u32::try_from(n).ok()) {
                     Some(n) => n,
@@ -257,7 +212,7 @@ fn line(v: &Value, i: usize) -> Result<LineSpec, ControlError> {
                     _ => return bad(field, "two points [[x1, y1], [x2, y2]]"),
                 })
             }
-            "classes" => classes = if v.is_null() { None } else { Some(labels(v, &field)?) },
+            "classes" => classes = labels(v, &field)?,
             _ => return bad(field, "unknown field"),
         }
     }
@@ -268,6 +223,7 @@ fn line(v: &Value, i: usize) -> Result<LineSpec, ControlError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::vision::{OcrScope, PipelineKind};
 
     fn config_error(text: &str) -> String {
         match parse(text) {
@@ -283,10 +239,11 @@ mod tests {
             "zones":[{"name":"bay","polygon":[[0,0],[100,0],[100,50]],"classes":["car"],"inertia":3,"loiter_s":2.5}],
             "lines":[{"name":"gate","points":[[0,10],[200,10.5]]}]}"#;
         let Ok(Control::Configure(c)) = parse(text) else { panic!("{text}") };
-        assert_eq!(c.pipeline, Some(PipelineKind::Detect));
-        assert_eq!((c.track, c.min_score, c.max_detections), (Some(true), Some(0.3), Some(50)));
-        assert_eq!(c.classes, Some(Some(vec!["car".into(), "person".into()])));
-        assert_eq!((c.ocr, c.anchor), (Some(OcrScope::Frame), Some(Anchor::Center)));
+        let o = &c.options;
+        assert_eq!(o.pipeline, Some(PipelineKind::Detect));
+        assert_eq!((o.track, o.min_score, o.max_detections), (Some(true), Some(0.3), Some(50)));
+        assert_eq!(o.classes, Some(Some(vec!["car".into(), "person".into()])));
+        assert_eq!((o.ocr, c.anchor), (Some(OcrScope::Frame), Some(Anchor::Center)));
         let z = &c.zones.as_ref().unwrap()[0];
         assert_eq!((z.name.as_str(), z.polygon.len(), z.inertia, z.loiter_s), ("bay", 3, 3, Some(2.5)));
         assert_eq!(z.classes, Some(vec!["car".into()]));
@@ -299,7 +256,7 @@ mod tests {
         let Ok(Control::Configure(c)) = parse(r#"{"type":"configure"}"#) else { panic!() };
         assert_eq!(c, Configure::default());
         let Ok(Control::Configure(c)) = parse(r#"{"type":"configure","classes":null,"zones":[]}"#) else { panic!() };
-        assert_eq!((c.classes, c.zones), (Some(None), Some(vec![])));
+        assert_eq!((c.options.classes, c.zones), (Some(None), Some(vec![])));
         let Ok(Control::Configure(c)) = parse(r#"{"type":"configure","zones":[{"name":"a","polygon":[]}]}"#) else {
             panic!()
         };
@@ -320,6 +277,10 @@ mod tests {
             (r#"{"type":"configure","classes":[]}"#, "classes: 1 to 1000 labels (null: every class)"),
             (r#"{"type":"configure","classes":["car",3]}"#, "classes[1]: a label (a string of 1 to 100 bytes)"),
             (r#"{"type":"configure","zones":{}}"#, "zones: a list"),
+            (
+                r#"{"type":"configure","zones":[{"name":"a","polygon":[],"classes":"car"}]}"#,
+                "zones[0].classes: a list of 1 to 1000 labels (null: every class)",
+            ),
             (r#"{"type":"configure","zones":[3]}"#, "zones[0]: an object"),
             (r#"{"type":"configure","zones":[{"polygon":[]}]}"#, "zones[0].name: missing"),
             (r#"{"type":"configure","zones":[{"name":"a"}]}"#, "zones[0].polygon: missing"),

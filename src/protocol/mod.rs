@@ -19,10 +19,10 @@ use crate::vision;
 
 pub mod analytics;
 pub mod control;
+pub mod options;
 
-pub use analytics::{
-    echo_spec, line_counts, zone_counts, DwellTime, Event, LineCount, LineEcho, Named, ZoneCount, ZoneEcho,
-};
+pub use crate::analytics::{Anchor, Direction, Dwell, Event, LineCount, LineSpec, Named, ZoneCount, ZoneSpec};
+pub use analytics::ended;
 
 /// The pipeline names (`detect`, `ocr`, `detect_ocr`) are vision's own: see
 /// [`PipelineKind::as_str`].
@@ -314,12 +314,19 @@ pub struct ConfigEcho {
     pub track: bool,
     /// The per-frame options in force.
     pub options: SessionOptions,
-    /// The zones, in configuration order (`[]`: none).
-    pub zones: Vec<ZoneEcho>,
+    /// The zones, in configuration order (`[]`: none), every default filled in.
+    pub zones: Vec<ZoneSpec>,
     /// The lines, in configuration order (`[]`: none).
-    pub lines: Vec<LineEcho>,
+    pub lines: Vec<LineSpec>,
     /// `bottom_center` or `center`.
-    pub anchor: &'static str,
+    pub anchor: Anchor,
+}
+
+impl ConfigEcho {
+    /// The echo of a session's settings and its analytics' configuration.
+    pub fn new(options: SessionOptions, track: bool, spec: &crate::analytics::Spec) -> ConfigEcho {
+        ConfigEcho { track, options, zones: spec.zones.clone(), lines: spec.lines.clone(), anchor: spec.anchor }
+    }
 }
 
 impl ServerMessage {
@@ -333,7 +340,8 @@ impl ServerMessage {
 
 /// One live session as `GET /sessions` lists it: the body is a JSON array of these, e.g.
 /// `[{"session_id":"…","frame_index":120,"dropped_frames":3,"last_processed_timestamp":1764541234567,
-/// "backpressure_state":"normal","pipeline":"detect_ocr","peer":"10.0.0.7:51234"}]`.
+/// "backpressure_state":"normal","pipeline":"detect_ocr","peer":"10.0.0.7:51234",
+/// "zones":{"bay":{"count":1,"by_label":{"car":1}}},"lines":{"gate":{"in":3,"out":1}}}]`.
 #[derive(Debug, Clone, Serialize)]
 pub struct SessionInfo {
     /// The id `session_started` gave the client (UUID v4).
@@ -350,6 +358,12 @@ pub struct SessionInfo {
     pub pipeline: &'static str,
     /// The client's address (`ip:port`) as the server sees it (a proxy's, behind one).
     pub peer: String,
+    /// Who is in each of its zones, as its last result said (absent without zones).
+    #[serde(skip_serializing_if = "Named::is_empty")]
+    pub zones: Named<ZoneCount>,
+    /// Each of its lines' crossings (absent without lines).
+    #[serde(skip_serializing_if = "Named::is_empty")]
+    pub lines: Named<LineCount>,
 }
 
 /// `v` rounded to one decimal (box coordinates: 0.1 px is finer than any detector's accuracy).

@@ -13,8 +13,8 @@ use super::registry::Registry;
 use super::{Port, Shared};
 use crate::config::Config;
 use crate::metrics::{self, Metrics};
-use crate::protocol::{PipelineKind, SessionInfo};
-use crate::vision::OcrScope;
+use crate::protocol::options::{Asked, Raw};
+use crate::protocol::SessionInfo;
 
 /// The WebSocket endpoint.
 pub const ENDPOINT: &str = "/ws/video/stream";
@@ -47,120 +47,33 @@ pub(crate) enum Page {
 #[derive(Debug, PartialEq)]
 pub(crate) enum Verdict {
     /// Upgrade, with what the query asked for.
-    Upgrade(SessionQuery),
+    Upgrade(Asked),
     /// Answer a plain HTTP endpoint (`true`: a HEAD request, headers only).
     Page(Page, bool),
     /// Refuse with this status and body.
     Reject(u16, String),
 }
 
-/// What a session asked for in its query string.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct SessionQuery {
-    /// `pipeline=detect|ocr|detect_ocr`.
-    pub(crate) pipeline: Option<PipelineKind>,
-    /// `track=true|false`.
-    pub(crate) track: Option<bool>,
-    /// `min_score=F`, within [0, 1].
-    pub(crate) min_score: Option<f32>,
-    /// `classes=a,b,…`: labels (percent-decoded), checked against the detector later.
-    pub(crate) classes: Option<Vec<String>>,
-    /// `max_detections=N`, within [1, 10000].
-    pub(crate) max_detections: Option<usize>,
-    /// `ocr=frame|detections`.
-    pub(crate) ocr: Option<OcrScope>,
-}
-
 /// Accepted query parameters, for error messages.
 const ACCEPTED: &str = "accepted, each at most once: pipeline=detect|ocr|detect_ocr, track=true|false, \
                         min_score=0..1, classes=label,label,…, max_detections=1..10000, ocr=frame|detections";
 
-/// `%XX` and `+` decoded; `None` if malformed or not UTF-8.
-fn percent_decode(v: &str) -> Option<String> {
-    let b = v.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'%' => {
-                // Exactly two hex digits (`from_str_radix` alone would take `%+5` as 5).
-                let hex = b.get(i + 1..i + 3).filter(|h| h.iter().all(u8::is_ascii_hexdigit))?;
-                out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            c => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
-/// The query's parameters (see [`ACCEPTED`]); anything else, a repeat or a bad value is refused
-/// with a message saying what is accepted.
-fn check_query(query: &str) -> Result<SessionQuery, String> {
-    let mut q = SessionQuery::default();
+/// The query's options, checked one by one as a `configure` message's are ([`Asked::take`]);
+/// an unknown parameter, a repeat or a bad value is refused with a message saying what is
+/// accepted. What they mean for this server (labels, `ocr=detections`) is judged after.
+fn check_query(query: &str) -> Result<Asked, String> {
+    let mut q = Asked::default();
     let bad = |what: &str| Err(format!("{what} ({ACCEPTED})\n"));
+    let mut seen: Vec<&str> = Vec::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let Some((key, v)) = pair.split_once('=') else { return bad(&format!("`{pair}` has no value")) };
-        let repeated = match key {
-            "pipeline" => q
-                .pipeline
-                .replace(match PipelineKind::parse(v) {
-                    Some(p) => p,
-                    None => return bad("unknown pipeline"),
-                })
-                .is_some(),
-            "track" => q
-                .track
-                .replace(match v {
-                    "true" => true,
-                    "false" => false,
-                    _ => return bad("track must be true or false"),
-                })
-                .is_some(),
-            "min_score" => q
-                .min_score
-                .replace(match v.parse::<f32>() {
-                    Ok(f) if f.is_finite() && (0.0..=1.0).contains(&f) => f,
-                    _ => return bad("min_score must be a number within [0, 1]"),
-                })
-                .is_some(),
-            "max_detections" => q
-                .max_detections
-                .replace(match v.parse::<usize>() {
-                    Ok(n) if (1..=10_000).contains(&n) => n,
-                    _ => return bad("max_detections must be a whole number within [1, 10000]"),
-                })
-                .is_some(),
-            "ocr" => q
-                .ocr
-                .replace(match v {
-                    "frame" => OcrScope::Frame,
-                    "detections" => OcrScope::Detections,
-                    _ => return bad("ocr must be frame or detections"),
-                })
-                .is_some(),
-            "classes" => {
-                let labels: Option<Vec<String>> = v.split(',').map(percent_decode).collect();
-                match labels {
-                    Some(l)
-                        if !l.is_empty() && l.len() <= 1000 && l.iter().all(|s| !s.is_empty() && s.len() <= 100) =>
-                    {
-                        q.classes.replace(l).is_some()
-                    }
-                    _ => return bad("classes must be a comma-separated list of labels"),
-                }
-            }
-            _ => return bad(&format!("unknown query parameter `{key}`")),
-        };
-        if repeated {
+        if seen.contains(&key) {
             return bad(&format!("`{key}` given twice"));
+        }
+        match q.take(key, Raw::Query(v)) {
+            Ok(true) => seen.push(key),
+            Ok(false) => return bad(&format!("unknown query parameter `{key}`")),
+            Err(e) => return bad(&e.to_string()),
         }
     }
     Ok(q)
@@ -325,6 +238,8 @@ pub(crate) fn serve_page(stream: &mut ConnStream, ctx: &Shared, registry: &Regis
                     backpressure_state: s.backpressure_state,
                     pipeline: s.pipeline.as_str(),
                     peer: s.peer.to_string(),
+                    zones: s.zones,
+                    lines: s.lines,
                 })
                 .collect();
             let body = serde_json::to_vec(&list).unwrap_or_else(|_| b"[]".to_vec());
@@ -362,6 +277,7 @@ pub(crate) fn read_head(stream: &mut ConnStream) -> Result<Vec<u8>, u16> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::vision::PipelineKind;
 
     fn verdict(head: &str) -> Verdict {
         let mut headers = [httparse::EMPTY_HEADER; MAX_REQUEST_HEADERS];
@@ -374,7 +290,7 @@ mod tests {
     fn requests_are_judged_before_the_upgrade() {
         let up = "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
                   Sec-WebSocket-Version: 13\r\n\r\n";
-        let asked = |pipeline, track| Verdict::Upgrade(SessionQuery { pipeline, track, ..SessionQuery::default() });
+        let asked = |pipeline, track| Verdict::Upgrade(Asked { pipeline, track, ..Asked::default() });
         assert_eq!(verdict(&format!("GET /ws/video/stream HTTP/1.1\r\n{up}")), asked(None, None));
         assert_eq!(
             verdict(&format!("GET /ws/video/stream?pipeline=detect HTTP/1.1\r\n{up}")),
@@ -410,15 +326,5 @@ mod tests {
         ));
         assert!(matches!(verdict(&format!("GET /ws/video/stream?fps=3 HTTP/1.1\r\n{up}")), Verdict::Reject(400, _)));
         assert!(matches!(verdict("GET /ws/video/stream HTTP/1.1\r\n\r\n"), Verdict::Reject(426, _)));
-    }
-
-    #[test]
-    fn percent_decoding_takes_exactly_two_hex_digits() {
-        assert_eq!(percent_decode("traffic%20light").as_deref(), Some("traffic light"));
-        assert_eq!(percent_decode("traffic+light").as_deref(), Some("traffic light"));
-        assert_eq!(percent_decode("%41%62").as_deref(), Some("Ab"));
-        for bad in ["%+5", "%-5", "% 5", "%5", "%", "%g0", "%C3"] {
-            assert_eq!(percent_decode(bad), None, "{bad}");
-        }
     }
 }

@@ -18,17 +18,16 @@ use tungstenite::protocol::WebSocketConfig;
 
 use crate::config::{Config, ADMIN_CONNECTIONS};
 use crate::metrics::Metrics;
-use crate::protocol::PipelineKind;
+use crate::protocol::options::Settings;
 use crate::scheduler::Scheduler;
 use crate::session::{Session, SessionContext, SessionSnapshot, SessionState};
-use crate::vision::{class_id, FrameOptions, OcrScope};
 
 mod accept;
 pub mod conn;
 pub mod http;
 pub mod registry;
 
-use crate::wake::{poll, Shutdown};
+use crate::wake::{poll, Shutdown, Waker};
 use conn::ConnStream;
 use http::{read_head, reject, serve_page, Verdict};
 pub use http::{DEMO_PAGE, ENDPOINT, MAX_REQUEST_HEAD, MAX_REQUEST_HEADERS};
@@ -342,10 +341,20 @@ fn connection(tcp: TcpStream, peer: SocketAddr, port: Port, id: uuid::Uuid, ctx:
     let Some(session_ctx) = ctx.session_context() else {
         return reject(&mut stream, &ctx.metrics, 503, "starting: models are loading, retry later\n");
     };
-    let kind = asked.pipeline.unwrap_or(cfg.pipeline);
-    let options = match frame_options(&asked, kind, &session_ctx.scheduler) {
-        Ok(o) => o,
-        Err(why) => return reject(&mut stream, &ctx.metrics, 400, &why),
+    // The query's options on the server's defaults, resolved as a `configure` would be.
+    let labels = || session_ctx.scheduler.detector().map(|d| d.classes).unwrap_or_default();
+    let settings = match Settings::new(cfg.pipeline, cfg.track).apply(&asked, labels) {
+        Ok(s) => s,
+        Err(why) => return reject(&mut stream, &ctx.metrics, 400, &format!("{why}\n")),
+    };
+    // The session's own descriptor (the eventfd its frames' results wake it with) is made
+    // before the upgrade: without it the client gets a 503 it can retry, not a 101 and a close.
+    let waker = match Waker::new() {
+        Ok(w) => Arc::new(w),
+        Err(e) => {
+            log::warn!("cannot make a session's wake-up fd for {peer}: {e}");
+            return reject(&mut stream, &ctx.metrics, 503, "out of resources, retry later\n");
+        }
     };
     // Admission: take a permit or refuse with 503 before upgrading.
     let admitted = registry.admit();
@@ -379,41 +388,10 @@ fn connection(tcp: TcpStream, peer: SocketAddr, port: Port, id: uuid::Uuid, ctx:
     if !early.is_empty() {
         ws.get_mut().replay(early);
     }
-    let track = asked.track.unwrap_or(cfg.track);
-    let state = Arc::new(SessionState::with_id(id, peer, kind));
+    let state = Arc::new(SessionState::with_id(id, peer, settings.kind));
     ctx.metrics.session_started();
     // Out of the list and its permit released in one step when this guard drops, whatever path
     // the thread takes (a panic too): /sessions, /healthz and admission agree.
     let _listed = registry.list(Arc::clone(&state), permit);
-    match Session::new(ws, session_ctx, state, kind) {
-        Ok(session) => {
-            session.with_tracking(track).with_options(options).run();
-        }
-        Err(e) => log::warn!("cannot start session for {peer}: {e}"),
-    }
-}
-
-/// The per-frame options a query asks for, checked against the pipeline and the detector's
-/// classes (a readable 400 otherwise).
-fn frame_options(
-    asked: &http::SessionQuery,
-    kind: PipelineKind,
-    scheduler: &Scheduler,
-) -> Result<FrameOptions, String> {
-    let ocr = asked.ocr.unwrap_or_default();
-    if ocr == OcrScope::Detections && kind != PipelineKind::DetectOcr {
-        return Err("ocr=detections needs pipeline=detect_ocr\n".into());
-    }
-    let classes = match &asked.classes {
-        None => None,
-        Some(labels) => {
-            let known = scheduler.detector().map(|d| d.classes).unwrap_or_default();
-            let ids = labels
-                .iter()
-                .map(|l| class_id(&known, l).ok_or_else(|| format!("unknown class `{l}` for this detector\n")))
-                .collect::<Result<Vec<usize>, String>>()?;
-            Some(ids)
-        }
-    };
-    Ok(FrameOptions { min_score: asked.min_score, classes, max_detections: asked.max_detections, ocr, track_low: None })
+    Session::new(ws, session_ctx, state, waker).with_settings(settings).run();
 }

@@ -6,15 +6,13 @@
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use std::time::Instant;
 
 use super::{EndReason, Ending, Session, MAX_PENDING_CONTROL};
-use crate::analytics::{Ended, Spec, SpecError};
+use crate::analytics::{Event, Spec, SpecError};
 use crate::protocol::control::{self, Configure, Control, ControlError};
-use crate::protocol::{close, line_counts, zone_counts, DetectorInfo, ErrorCode, Event, PipelineKind, ServerMessage};
-use crate::vision::track::{EndedTrack, Tracker};
-use crate::vision::{class_id, OcrScope};
+use crate::protocol::{close, ended, DetectorInfo, ErrorCode, ServerMessage};
+use crate::vision::class_id;
 
 impl<S: Read + Write + AsRawFd> Session<S> {
     /// A text message: a control message (rate-limited, then parsed, then applied in its turn
@@ -24,6 +22,7 @@ impl<S: Read + Write + AsRawFd> Session<S> {
             return Ok(());
         }
         let unsupported = |s: &mut Self| {
+            s.ctx.metrics.control_message("unsupported");
             s.send(&ServerMessage::Error { error: ErrorCode::UnsupportedMessage, frame_index: None, detail: None })?;
             s.request_close(close::UNSUPPORTED, "unsupported_message");
             Ok(())
@@ -36,19 +35,27 @@ impl<S: Read + Write + AsRawFd> Session<S> {
         let error =
             |error, detail: String| ServerMessage::Error { error, frame_index: None, detail: Some(detail.into()) };
         if !self.budget.take(Instant::now()) {
+            self.ctx.metrics.control_message("rate_limited");
             return self.send(&ServerMessage::Error { error: ErrorCode::RateLimited, frame_index: None, detail: None });
         }
         let control = match control::parse(text) {
             Ok(c) => c,
             Err(ControlError::NotControl) => return unsupported(self),
-            Err(ControlError::Malformed(why)) => return self.send(&error(ErrorCode::InvalidMessage, why)),
-            Err(ControlError::Config(e)) => return self.send(&error(ErrorCode::InvalidConfig, e.to_string())),
+            Err(ControlError::Malformed(why)) => {
+                self.ctx.metrics.control_message("invalid_message");
+                return self.send(&error(ErrorCode::InvalidMessage, why));
+            }
+            Err(ControlError::Config(e)) => {
+                self.ctx.metrics.control_message("invalid_config");
+                return self.send(&error(ErrorCode::InvalidConfig, e.to_string()));
+            }
         };
         if !self.slot.busy() {
             return self.apply(control);
         }
         if self.pending.len() >= MAX_PENDING_CONTROL {
             let why = format!("more than {MAX_PENDING_CONTROL} control messages wait for frames in flight");
+            self.ctx.metrics.control_message("rate_limited");
             return self.send(&error(ErrorCode::RateLimited, why));
         }
         self.pending.push_back((self.state.frame_index.load(Ordering::Relaxed), control));
@@ -58,57 +65,43 @@ impl<S: Read + Write + AsRawFd> Session<S> {
     /// Apply a control message whose turn has come.
     fn apply(&mut self, control: Control) -> Result<(), EndReason> {
         match control {
-            Control::EndOfStream => self.end_of_stream(),
+            Control::EndOfStream => {
+                self.ctx.metrics.control_message("end_of_stream");
+                self.end_of_stream()
+            }
             Control::Configure(c) => match self.reconfigure(c) {
                 Ok(events) => {
+                    self.ctx.metrics.control_message("configured");
+                    self.ctx.metrics.events(&events);
+                    let _ = self.counts();
                     let detector = self.ctx.scheduler.detector().map(DetectorInfo::from);
                     let msg = ServerMessage::Configured {
                         pipeline: self.kind.as_str(),
                         config: self.echo_config(&detector),
-                        events: events.into_iter().map(Event::from).collect(),
+                        events,
                     };
                     self.send(&msg)
                 }
-                Err(e) => self.send(&ServerMessage::Error {
-                    error: ErrorCode::InvalidConfig,
-                    frame_index: None,
-                    detail: Some(e.to_string().into()),
-                }),
+                Err(e) => {
+                    self.ctx.metrics.control_message("invalid_config");
+                    self.send(&ServerMessage::Error {
+                        error: ErrorCode::InvalidConfig,
+                        frame_index: None,
+                        detail: Some(e.to_string().into()),
+                    })
+                }
             },
         }
     }
 
     /// Check `c` merged onto the configuration in force, then make it the configuration (the
-    /// old one stays on error). Returns the events of tracks it ended (tracking switched off).
-    fn reconfigure(&mut self, c: Configure) -> Result<Vec<crate::analytics::Event>, SpecError> {
+    /// old one stays on error). Returns the events of tracks it ended (tracking switched off)
+    /// and of tracks inside zones that changed or went.
+    fn reconfigure(&mut self, c: Configure) -> Result<Vec<Event>, SpecError> {
         let refuse = |field: &str, why: &str| Err(SpecError { field: field.into(), why: why.into() });
-        let known = self.ctx.scheduler.detector().map(|d| d.classes).unwrap_or_default();
-        let kind = c.pipeline.unwrap_or(self.kind);
-        let track = c.track.unwrap_or(self.tracker.is_some());
-        let mut o = (*self.options).clone();
-        o.min_score = c.min_score.or(o.min_score);
-        o.max_detections = c.max_detections.or(o.max_detections);
-        o.ocr = c.ocr.unwrap_or(o.ocr);
-        if let Some(classes) = c.classes {
-            o.classes = match classes {
-                None => None,
-                Some(labels) => Some(
-                    labels
-                        .iter()
-                        .enumerate()
-                        .map(|(i, l)| {
-                            class_id(&known, l).ok_or_else(|| SpecError {
-                                field: format!("classes[{i}]"),
-                                why: format!("unknown label {l:?} for this detector"),
-                            })
-                        })
-                        .collect::<Result<_, _>>()?,
-                ),
-            };
-        }
-        if o.ocr == OcrScope::Detections && kind != PipelineKind::DetectOcr {
-            return refuse("ocr", "\"detections\" needs pipeline detect_ocr");
-        }
+        let labels = self.ctx.scheduler.detector().map(|d| d.classes).unwrap_or_default();
+        let class_of = |l: &str| class_id(&labels, l);
+        let settings = self.settings().apply(&c.options, || labels.clone())?;
         let current = self.analytics.spec();
         let spec = Spec {
             zones: c.zones.unwrap_or_else(|| current.zones.clone()),
@@ -117,30 +110,19 @@ impl<S: Read + Write + AsRawFd> Session<S> {
         };
         let field = if !spec.zones.is_empty() { "zones" } else { "lines" };
         if !(spec.zones.is_empty() && spec.lines.is_empty()) {
-            if !track {
+            if !settings.track {
                 return refuse(field, "zones and lines need tracking (\"track\": true)");
             }
-            if !kind.detects() {
+            if !settings.kind.detects() {
                 return refuse(field, "zones and lines need detections (pipeline detect or detect_ocr)");
             }
         }
-        spec.validate(|l| class_id(&known, l).is_some(), self.ctx.config.max_side)?;
-        // Valid: apply.
-        let mut events = Vec::new();
-        if !track {
-            if let Some(mut tracker) = self.tracker.take() {
-                events = self.analytics.end(&ended(&tracker.end_all()));
-            }
-        } else if self.tracker.is_none() {
-            self.tracker = Some(Tracker::new(self.ctx.config.tracking));
-        }
+        spec.validate(|l| class_of(l).is_some(), self.ctx.config.max_side)?;
+        // Valid: apply (tracks ended by tracking going off first, with the zones they were in).
+        let mut events = self.set_settings(settings);
         if spec != *self.analytics.spec() {
-            self.analytics.reconfigure(spec);
+            events.extend(self.analytics.reconfigure(spec, &class_of));
         }
-        self.kind = kind;
-        self.state.set_pipeline(kind);
-        self.options = Arc::new(o);
-        self.tracker_sees_low_scores();
         Ok(events)
     }
 
@@ -148,11 +130,13 @@ impl<S: Read + Write + AsRawFd> Session<S> {
     fn end_of_stream(&mut self) -> Result<(), EndReason> {
         let gone = self.tracker.as_mut().map(|t| t.end_all()).unwrap_or_default();
         let events = self.analytics.end(&ended(&gone));
+        self.ctx.metrics.events(&events);
+        let _ = self.counts();
         let msg = ServerMessage::EndOfStream {
             frame_index: self.last_result,
-            events: events.into_iter().map(Event::from).collect(),
-            zones: zone_counts(&self.analytics),
-            lines: line_counts(&self.analytics),
+            events,
+            zones: self.analytics.zone_counts(),
+            lines: self.analytics.line_counts(),
         };
         self.send(&msg)
     }
@@ -173,9 +157,4 @@ impl<S: Read + Write + AsRawFd> Session<S> {
             None => Ok(()),
         }
     }
-}
-
-/// The tracker's removed tracks as the analytics takes them.
-pub(super) fn ended(tracks: &[EndedTrack]) -> Vec<Ended> {
-    tracks.iter().map(|t| Ended { track_id: t.track_id, text: t.text.clone(), text_score: t.text_score }).collect()
 }

@@ -18,7 +18,7 @@
 //! result feeds the analytics the confirmed tracks it saw and the tracks the tracker removed.
 
 use std::collections::VecDeque;
-use std::io::{self, ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -30,13 +30,14 @@ use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::CloseFrame;
 use tungstenite::{Message, WebSocket};
 
-use crate::analytics::Analytics;
+use crate::analytics::{Analytics, LineCount, Named, ZoneCount};
 use crate::config::{Config, OnInvalid};
 use crate::metrics::Metrics;
 use crate::protocol::control::Control;
+use crate::protocol::options::Settings;
 use crate::protocol::{
-    close, echo_spec, line_counts, zone_counts, ConfigEcho, DetectorInfo, ErrorCode, Event, FrameResult, Limits,
-    PipelineKind, ServerMessage, SessionOptions, Timings, PROTOCOL_VERSION,
+    close, ended, ConfigEcho, DetectorInfo, ErrorCode, FrameResult, Limits, PipelineKind, ServerMessage, Timings,
+    PROTOCOL_VERSION,
 };
 use crate::scheduler::{FinishedFrame, Job, Scheduler, Ticket};
 use crate::vision::jpeg::{self, FrameError};
@@ -49,7 +50,6 @@ pub mod slot;
 pub mod state;
 pub mod tracking;
 
-use control::ended;
 use slot::{Budget, Offer, RateWindow, Slot};
 pub use state::{BackpressureState, SessionSnapshot, SessionState};
 
@@ -97,6 +97,9 @@ pub struct Session<S: Read + Write> {
     slot: Slot<Job>,
     /// The session's tracker, when tracking is on.
     tracker: Option<Tracker>,
+    /// The id the next tracker starts from (tracking turned off and on again never reuses an
+    /// id within the session).
+    next_track_id: u64,
     /// Zones, lines and track events over the tracker's tracks (an empty spec without
     /// tracking).
     analytics: Analytics,
@@ -145,27 +148,25 @@ pub enum EndReason {
 }
 
 impl<S: Read + Write + AsRawFd> Session<S> {
-    /// A session over an already upgraded WebSocket.
-    pub fn new(
-        ws: WebSocket<S>,
-        ctx: SessionContext,
-        state: Arc<SessionState>,
-        kind: PipelineKind,
-    ) -> io::Result<Session<S>> {
+    /// A session over an already upgraded WebSocket, woken by `waker` (made before the upgrade,
+    /// so a server out of descriptors refuses with 503 instead of upgrading), with the server's
+    /// default settings.
+    pub fn new(ws: WebSocket<S>, ctx: SessionContext, state: Arc<SessionState>, waker: Arc<Waker>) -> Session<S> {
         let (done_tx, done_rx) = crossbeam_channel::bounded(1);
         let now = Instant::now();
-        let tracker = ctx.config.track.then(|| Tracker::new(ctx.config.tracking));
         let budget = Budget::new(ctx.config.max_control_rate, now);
-        Ok(Session {
+        let defaults = Settings::new(ctx.config.pipeline, ctx.config.track);
+        let session = Session {
             ws,
             ctx,
             state,
-            kind,
-            waker: Arc::new(Waker::new()?),
+            kind: defaults.kind,
+            waker,
             done_tx,
             done_rx,
             slot: Slot::new(),
-            tracker,
+            tracker: None,
+            next_track_id: 1,
             analytics: Analytics::default(),
             started: now,
             pending: VecDeque::new(),
@@ -184,30 +185,42 @@ impl<S: Read + Write + AsRawFd> Session<S> {
             results_sent: 0,
             invalid_frames: 0,
             internal_errors: 0,
-        })
+        };
+        session.with_settings(defaults)
     }
 
-    /// Run every frame with `options` (the query's `min_score`, `classes`, `max_detections`,
-    /// `ocr`).
-    pub fn with_options(mut self, options: FrameOptions) -> Session<S> {
-        self.options = Arc::new(options);
-        self.tracker_sees_low_scores();
+    /// Run with `settings` (the query's options resolved onto the server's defaults).
+    pub fn with_settings(mut self, settings: Settings) -> Session<S> {
+        self.set_settings(settings);
         self
     }
 
-    /// Track objects (or not) whatever the server's `--track` says (`?track=`).
-    pub fn with_tracking(mut self, on: bool) -> Session<S> {
-        self.tracker = on.then(|| Tracker::new(self.ctx.config.tracking));
-        self.tracker_sees_low_scores();
-        self
+    /// The settings in force.
+    fn settings(&self) -> Settings {
+        Settings { kind: self.kind, track: self.tracker.is_some(), frame: (*self.options).clone() }
     }
 
-    /// With a tracker, the frames' detections go down to its low bound (for it alone).
-    fn tracker_sees_low_scores(&mut self) {
-        let low = self.tracker.as_ref().map(|t| t.config().low_thresh);
-        if self.options.track_low != low {
-            Arc::make_mut(&mut self.options).track_low = low;
+    /// Make `s` the settings in force from the next frame a worker takes. Tracking switched off
+    /// ends the live tracks: their events are returned.
+    fn set_settings(&mut self, s: Settings) -> Vec<crate::analytics::Event> {
+        self.kind = s.kind;
+        self.state.set_pipeline(s.kind);
+        let mut events = Vec::new();
+        match (s.track, self.tracker.take()) {
+            (false, Some(mut tracker)) => {
+                self.next_track_id = tracker.next_id();
+                events = self.analytics.end(&ended(&tracker.end_all()));
+            }
+            (true, None) => self.tracker = Some(Tracker::starting_at(self.ctx.config.tracking, self.next_track_id)),
+            (_, kept) => self.tracker = kept,
         }
+        let mut frame = s.frame;
+        // With a tracker, the frames' detections go down to its low bound (for it alone).
+        frame.track_low = self.tracker.as_ref().map(|t| t.config().low_thresh);
+        if *self.options != frame {
+            self.options = Arc::new(frame);
+        }
+        events
     }
 
     /// Run until the session ends; returns why.
@@ -324,21 +337,18 @@ impl<S: Read + Write + AsRawFd> Session<S> {
 
     /// The configuration in force, as `session_started` and `configured` echo it.
     fn echo_config(&self, detector: &Option<DetectorInfo>) -> ConfigEcho {
-        let (zones, lines, anchor) = echo_spec(self.analytics.spec());
-        ConfigEcho { track: self.tracker.is_some(), options: self.echo_options(detector), zones, lines, anchor }
+        let options = self.settings().echo(detector.as_ref(), self.ctx.config.min_score);
+        ConfigEcho::new(options, self.tracker.is_some(), self.analytics.spec())
     }
 
-    /// The options in force, as `session_started` echoes them.
-    fn echo_options(&self, detector: &Option<DetectorInfo>) -> SessionOptions {
-        let o = &self.options;
-        let name = |id: &usize| detector.as_ref().and_then(|d| d.classes.get(*id).cloned()).unwrap_or_default();
-        let cap = detector.as_ref().map_or(usize::MAX, |d| d.max_detections);
-        SessionOptions {
-            min_score: o.min_score.unwrap_or(self.ctx.config.min_score),
-            classes: o.classes.as_ref().map(|ids| ids.iter().map(name).collect()),
-            max_detections: o.max_detections.unwrap_or(cap).min(cap),
-            ocr: o.ocr.as_str(),
-        }
+    /// The zone and line counts now, as a result carries them (absent without zones, lines);
+    /// `GET /sessions` is given the same.
+    fn counts(&self) -> (Option<Named<ZoneCount>>, Option<Named<LineCount>>) {
+        let spec = self.analytics.spec();
+        let zones = (!spec.zones.is_empty()).then(|| self.analytics.zone_counts());
+        let lines = (!spec.lines.is_empty()).then(|| self.analytics.line_counts());
+        self.state.set_counts(zones.clone().unwrap_or_default(), lines.clone().unwrap_or_default());
+        (zones, lines)
     }
 
     /// When the client last sent anything: a byte, or a whole message.
@@ -522,18 +532,19 @@ impl<S: Read + Write + AsRawFd> Session<S> {
                     }
                     None => (FrameResult::from(p.result), Vec::new()),
                 };
-                let spec = self.analytics.spec();
                 let queue = ms(done.started.duration_since(done.received));
                 let timings = Timings::new(&p.timings, queue, ms(done.finished.duration_since(done.received)));
                 self.ctx.metrics.frame_done(&timings);
+                self.ctx.metrics.events(&events);
+                let (zones, lines) = self.counts();
                 let msg = ServerMessage::Result {
                     frame_index: done.frame_index,
                     result,
                     dropped_frames: self.state.dropped_frames.load(Ordering::Relaxed),
                     timings_ms: timings,
-                    events: events.into_iter().map(Event::from).collect(),
-                    zones: (!spec.zones.is_empty()).then(|| zone_counts(&self.analytics)),
-                    lines: (!spec.lines.is_empty()).then(|| line_counts(&self.analytics)),
+                    events,
+                    zones,
+                    lines,
                 };
                 self.last_result = Some(done.frame_index);
                 let unix_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);

@@ -1,10 +1,14 @@
 //! A session's counters as other threads see them (`GET /sessions`, the log): atomics written
-//! by the session's own thread, read without a lock.
+//! by the session's own thread, read without a lock; and its zone and line counts, behind a
+//! lock the session takes once per result and a `/sessions` request once per session.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
+use parking_lot::Mutex;
+
+use crate::analytics::{LineCount, Named, ZoneCount};
 use crate::vision::PipelineKind;
 
 /// Backpressure state of a session, as `GET /sessions` reports it.
@@ -64,10 +68,12 @@ pub struct SessionState {
     last_drop_us: AtomicU64,
     /// The last `slow_down`, likewise.
     last_slow_down_us: AtomicU64,
+    /// Who is in each zone and each line's crossings, as the last result said.
+    counts: Mutex<(Named<ZoneCount>, Named<LineCount>)>,
 }
 
 /// A point-in-time copy of a session's counters.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SessionSnapshot {
     /// UUID v4.
     pub session_id: uuid::Uuid,
@@ -83,6 +89,10 @@ pub struct SessionSnapshot {
     pub last_processed_timestamp: Option<u64>,
     /// `normal`, `dropping` or `slow_down`.
     pub backpressure_state: &'static str,
+    /// Who is in each of its zones (none: no zones).
+    pub zones: Named<ZoneCount>,
+    /// Each of its lines' crossings (none: no lines).
+    pub lines: Named<LineCount>,
 }
 
 impl SessionState {
@@ -104,6 +114,7 @@ impl SessionState {
             created: Instant::now(),
             last_drop_us: AtomicU64::new(0),
             last_slow_down_us: AtomicU64::new(0),
+            counts: Mutex::default(),
         }
     }
 
@@ -129,6 +140,11 @@ impl SessionState {
         self.last_slow_down_us.store(us(last_slow_down), Ordering::Relaxed);
     }
 
+    /// The zone and line counts the session has now.
+    pub(super) fn set_counts(&self, zones: Named<ZoneCount>, lines: Named<LineCount>) {
+        *self.counts.lock() = (zones, lines);
+    }
+
     fn instant(&self, us: &AtomicU64) -> Option<Instant> {
         match us.load(Ordering::Relaxed) {
             0 => None,
@@ -145,6 +161,7 @@ impl SessionState {
     pub fn snapshot_at(&self, now: Instant) -> SessionSnapshot {
         let last = self.last_processed_ms.load(Ordering::Relaxed);
         let bp = BackpressureState::at(now, self.instant(&self.last_drop_us), self.instant(&self.last_slow_down_us));
+        let (zones, lines) = self.counts.lock().clone();
         SessionSnapshot {
             session_id: self.session_id,
             peer: self.peer,
@@ -153,6 +170,8 @@ impl SessionState {
             dropped_frames: self.dropped_frames.load(Ordering::Relaxed),
             last_processed_timestamp: (last != 0).then_some(last),
             backpressure_state: bp.as_str(),
+            zones,
+            lines,
         }
     }
 }

@@ -34,7 +34,9 @@ pub fn annotate(
     let mut ids = tracker.update(&inputs);
     let seen: Vec<Observation<'_>> = all()
         .zip(&ids)
-        .filter_map(|(d, id)| Some(Observation { track_id: (*id)?, label: &d.label, bbox: d.bbox }))
+        .filter_map(|(d, id)| {
+            Some(Observation { track_id: (*id)?, class_id: d.class_id, label: &d.label, bbox: d.bbox })
+        })
         .collect();
     observe(tracker, &seen);
     drop(seen);

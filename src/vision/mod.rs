@@ -11,6 +11,8 @@
 
 use std::time::Instant;
 
+pub use crate::classes::ClassSet;
+
 pub mod analysis;
 pub mod cv;
 pub mod detect;
@@ -129,8 +131,8 @@ impl OcrScope {
 pub struct FrameOptions {
     /// Lowest detection score reported (`min_score`).
     pub min_score: Option<f32>,
-    /// Class ids kept (`classes`, resolved from labels).
-    pub classes: Option<Vec<usize>>,
+    /// Class ids kept (`classes`, resolved from labels once, each id once).
+    pub classes: Option<ClassSet>,
     /// Most detections per frame (`max_detections`; never above the detector's own cap).
     pub max_detections: Option<usize>,
     /// Where OCR looks (`ocr`).
@@ -239,7 +241,7 @@ impl VisionPipeline {
                 // caps keep the best first: the reported detections are exactly those of a run
                 // at `min_score`, the low ones come on top.
                 min_score: options.track_low.map_or(min_score, |low| low.min(min_score)),
-                classes: options.classes.as_deref(),
+                classes: options.classes.as_ref(),
                 max_detections: options.max_detections,
             };
             Ok(self.detector.detect_scaled(img, frame, &wanted, width)?)

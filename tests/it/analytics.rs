@@ -529,3 +529,88 @@ fn other_text_keeps_protocol_v1s_answer() {
         assert_eq!(msgs, vec![Msg::Error { error: "unsupported_message".into(), frame_index: None, detail: None }]);
     }
 }
+
+/// The astronaut only, and one zone, `door`, that it walks through (as in [`PERSON_CONFIG`]).
+const DOOR: &str = r#"{"name":"door","polygon":[[290,300],[396,300],[396,480],[290,480]]}"#;
+
+/// #29 (4, 5, 8) over the wire: a person stands in the `door` zone when a `configure` draws a
+/// second zone (what the demo page does on every second shape): no event for `door`, its count
+/// does not move, no second entry, and its exit's dwell runs from the entry before the
+/// configure; `/sessions` and `/metrics` show the counts and the events; after tracking is
+/// turned off and on, the new track gets an id never used in the session.
+#[test]
+fn a_second_zone_leaves_a_track_in_the_first_where_it_was_and_ids_are_never_reused() {
+    let server = TestServer::start();
+    let mut c = server.client_at("/ws/video/stream?pipeline=detect");
+    configured(c.control(&format!(r#"{{"type":"configure","track":true,"classes":["person"],"zones":[{DOOR}]}}"#)));
+    let lot = r#"{"name":"lot","polygon":[[0,0],[100,0],[100,100],[0,100]]}"#;
+    let (mut events, mut door, mut drawn_at) = (Vec::new(), Vec::new(), None);
+    for i in 0..14 {
+        let (index, ev, zones) = result_parts(c.round_trip(&fixture(&format!("track/{i:03}.jpg"))));
+        events.extend(ev);
+        door.push(zones.expect("zones")["door"].count);
+        if drawn_at.is_none() && door.last() == Some(&1) {
+            // Counted inside the door: draw the second zone now.
+            drawn_at = Some(index);
+            match c.control(&format!(r#"{{"type":"configure","zones":[{DOOR},{lot}]}}"#)) {
+                Msg::Configured { zones, events, .. } => {
+                    assert_eq!(zones.len(), 2);
+                    assert!(events.is_empty(), "nothing happened to anyone: {events:?}");
+                }
+                m => panic!("{m:?}"),
+            }
+            let listed = server.handle.sessions();
+            let [s] = listed.as_slice() else { panic!("{listed:?}") };
+            let counts: Vec<(&str, u64)> = s.zones.0.iter().map(|(n, c)| (n.as_str(), c.count)).collect();
+            assert_eq!(counts, [("door", 1), ("lot", 0)], "/sessions has the counts");
+            let (_, body) = crate::support::http_status(&server, "GET /sessions HTTP/1.1\r\nHost: x\r\n\r\n");
+            assert!(body.contains(r#""zones":{"door":{"count":1,"by_label":{"person":1}},"lot":{"count":0"#), "{body}");
+        }
+    }
+    let drawn_at = drawn_at.expect("the person was counted in the door");
+    let door_events: Vec<(String, u64, Option<u64>)> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::ZoneEntered { zone, frame_index, .. } if zone == "door" => Some(("in".into(), *frame_index, None)),
+            Event::ZoneExited { zone, frame_index, dwell_frames, .. } if zone == "door" => {
+                Some(("out".into(), *frame_index, Some(*dwell_frames)))
+            }
+            _ => None,
+        })
+        .collect();
+    let [(a, entered, None), (b, exited, Some(dwell))] = door_events.as_slice() else { panic!("{events:#?}") };
+    assert_eq!((a.as_str(), b.as_str()), ("in", "out"));
+    assert_eq!(*entered, drawn_at, "counted just before the configure");
+    assert!(*exited > drawn_at + 1, "left after it: {door:?}");
+    assert_eq!(*dwell, exited - entered, "the dwell spans the configure");
+    let inside = (*entered as usize)..(*exited as usize);
+    assert!(door.iter().enumerate().all(|(i, n)| *n == u64::from(inside.contains(&i))), "{door:?}");
+    // The events and control messages were counted.
+    let (_, metrics) = crate::support::http_status(&server, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+    for line in [
+        "framewire_events_total{type=\"zone_entered\"} 1",
+        "framewire_events_total{type=\"zone_exited\"} 1",
+        "framewire_events_total{type=\"track_started\"} 1",
+        "framewire_control_messages_total{outcome=\"configured\"} 2",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
+    }
+    // Tracking off (its zones first) and on again: the next person is a new track whose id was
+    // never used in this session.
+    match c.control(r#"{"type":"configure","track":false,"zones":[]}"#) {
+        Msg::Configured { events, .. } => {
+            assert!(events.iter().any(|e| matches!(e, Event::TrackEnded { track_id: 1, .. })), "{events:?}")
+        }
+        m => panic!("{m:?}"),
+    }
+    configured(c.control(r#"{"type":"configure","track":true}"#));
+    let mut started = Vec::new();
+    for i in 0..3 {
+        let (_, ev, _) = result_parts(c.round_trip(&fixture(&format!("track/{i:03}.jpg"))));
+        started.extend(ev.into_iter().filter_map(|e| match e {
+            Event::TrackStarted { track_id, .. } => Some(track_id),
+            _ => None,
+        }));
+    }
+    assert_eq!(started, [2], "a new id, not 1 again");
+}

@@ -491,3 +491,51 @@ fn onnxruntime_rss_with_eight_threads_stays_within_15_percent_of_one() {
     eprintln!("RSS after 10 frames: --threads 1 {one} KiB, --threads 8 {eight} KiB");
     assert!(eight as f64 <= one as f64 * 1.15, "--threads 8: {eight} KiB against --threads 1: {one} KiB");
 }
+
+/// The lowest descriptor numbers `pid` has free, increasing.
+fn free_fds(pid: u32, n: usize) -> Vec<u64> {
+    let used: std::collections::HashSet<u64> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    (0..).filter(|fd| !used.contains(fd)).take(n).collect()
+}
+
+/// #29.8: a session's own descriptor (the eventfd its results wake it with) is made before the
+/// upgrade. A server left with exactly one descriptor (its limit lowered from outside with
+/// `prlimit(2)`) accepts the connection, cannot make the eventfd, and answers `503` with
+/// `Retry-After`, which a client retries, instead of `101` and a bare close. With its limit
+/// back, the next session works.
+#[test]
+fn a_server_out_of_descriptors_after_the_accept_refuses_the_upgrade_with_503() {
+    let (child, _log, _rest, url) = serve(&["--pipeline", "detect"]);
+    let pid = child.0.id();
+    let addr = url.trim_start_matches("ws://").trim_end_matches("/ws/video/stream").to_string();
+    let (mut ws, _) = tungstenite::connect(&url).unwrap();
+    let _hello = ws.read().unwrap();
+    drop(ws);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let mut old = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: prlimit reads and writes the rlimit structs given, nothing else.
+    unsafe { libc::prlimit(pid as i32, libc::RLIMIT_NOFILE, std::ptr::null(), &mut old) };
+    // The accepted socket takes the lowest free number; the eventfd would need the next one.
+    let free = free_fds(pid, 2);
+    let one_left = libc::rlimit { rlim_cur: free[1], rlim_max: old.rlim_max };
+    // SAFETY: as above.
+    let set = unsafe { libc::prlimit(pid as i32, libc::RLIMIT_NOFILE, &one_left, std::ptr::null_mut()) };
+    assert_eq!(set, 0, "prlimit: {}", std::io::Error::last_os_error());
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    std::io::Write::write_all(&mut s, crate::support::upgrade_request("/ws/video/stream").as_bytes()).unwrap();
+    let mut answer = String::new();
+    let _ = std::io::Read::read_to_string(&mut s, &mut answer);
+    // SAFETY: as above.
+    unsafe { libc::prlimit(pid as i32, libc::RLIMIT_NOFILE, &old, std::ptr::null_mut()) };
+    assert!(answer.starts_with("HTTP/1.1 503 "), "{answer}");
+    assert!(answer.contains("Retry-After: 1"), "{answer}");
+    let (mut ws, _) = tungstenite::connect(&url).expect("with descriptors again, a session");
+    ws.send(Message::Binary(fixture("photo_cat_640x480.jpg"))).unwrap();
+    let _hello = ws.read().unwrap();
+    let Message::Text(t) = ws.read().unwrap() else { panic!() };
+    assert!(t.contains("\"type\":\"result\""), "{t}");
+}

@@ -25,6 +25,12 @@ struct SessionInfo {
     backpressure_state: String,
     pipeline: String,
     peer: String,
+    /// Only with zones (`{"name":{"count":…,"by_label":{…}}}`).
+    #[serde(default)]
+    zones: Option<std::collections::BTreeMap<String, crate::protocol::ZoneCount>>,
+    /// Only with lines.
+    #[serde(default)]
+    lines: Option<std::collections::BTreeMap<String, crate::protocol::LineCount>>,
 }
 
 fn get(server: &TestServer, path: &str) -> (u16, String) {
@@ -68,6 +74,7 @@ fn health_sessions_and_metrics_follow_a_live_session() {
     assert!(s.last_processed_timestamp.is_some_and(|t| t > 1_700_000_000_000), "{s:?}");
     assert_eq!((s.backpressure_state.as_str(), s.pipeline.as_str()), ("normal", "detect"));
     assert_eq!(s.peer, c.tcp().local_addr().unwrap().to_string());
+    assert!(s.zones.is_none() && s.lines.is_none(), "no zones, no lines: absent");
 
     // An invalid frame on a second session (closed with 1007 by default).
     let mut bad = server.client();

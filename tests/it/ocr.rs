@@ -254,9 +254,9 @@ fn per_session_options_filter_detections_and_scope_ocr() {
     }
     for (query, why) in [
         ("min_score=2", "min_score"),
-        ("classes=unicorn", "unknown class"),
+        ("classes=unicorn", "classes[0]: unknown label \"unicorn\""),
         ("max_detections=0", "max_detections"),
-        ("pipeline=detect&ocr=detections", "ocr=detections"),
+        ("pipeline=detect&ocr=detections", "ocr: \"detections\" needs pipeline detect_ocr"),
         ("ocr=everywhere", "ocr"),
     ] {
         let (code, text) = crate::support::http_status(

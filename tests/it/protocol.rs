@@ -255,15 +255,15 @@ fn server_types_serialise_to_the_pinned_shapes() {
             max_detections: 100,
             ocr: "frame",
         },
-        zones: vec![p::ZoneEcho {
+        zones: vec![p::ZoneSpec {
             name: "bay".into(),
             polygon: vec![[0.0, 0.0], [10.0, 0.0], [10.0, 10.0]],
             classes: Some(vec!["car".into()]),
             inertia: 2,
             loiter_s: Some(60.0),
         }],
-        lines: vec![p::LineEcho { name: "gate".into(), points: [[0.0, 5.0], [10.0, 5.0]], classes: None }],
-        anchor: "bottom_center",
+        lines: vec![p::LineSpec { name: "gate".into(), points: [[0.0, 5.0], [10.0, 5.0]], classes: None }],
+        anchor: p::Anchor::BottomCenter,
     };
     let ended = p::Event::TrackEnded {
         track_id: 4,
@@ -273,8 +273,8 @@ fn server_types_serialise_to_the_pinned_shapes() {
         frames: 38,
         text: Some("KX 705".into()),
         text_score: Some(0.97),
-        zones: p::Named(vec![("bay".into(), p::DwellTime { dwell_frames: 30, dwell_ms: 1012 })]),
-        lines: p::Named(vec![("gate".into(), "in")]),
+        zones: p::Named(vec![("bay".into(), p::Dwell { frames: 30, ms: 1012 })]),
+        lines: p::Named(vec![("gate".into(), p::Direction::In)]),
     };
     let events = vec![
         p::Event::TrackStarted { track_id: 4, label: "car".into(), frame_index: 12 },
@@ -284,11 +284,11 @@ fn server_types_serialise_to_the_pinned_shapes() {
             track_id: 4,
             label: "car".into(),
             frame_index: 44,
-            dwell: p::DwellTime { dwell_frames: 30, dwell_ms: 1012 },
+            dwell: p::Dwell { frames: 30, ms: 1012 },
         },
         p::Event::LineCrossed {
             line: "gate".into(),
-            direction: "in",
+            direction: p::Direction::In,
             track_id: 4,
             label: "car".into(),
             frame_index: 20,

@@ -7,7 +7,7 @@ use std::thread::JoinHandle;
 
 use framewire::protocol::PipelineKind;
 use framewire::session::{EndReason, Session, SessionContext, SessionState};
-use framewire::wake::Shutdown;
+use framewire::wake::{Shutdown, Waker};
 use tungstenite::protocol::{Role, WebSocketConfig};
 use tungstenite::{Message, WebSocket};
 
@@ -32,7 +32,7 @@ fn start() -> (WebSocket<UnixStream>, JoinHandle<EndReason>, Arc<Shutdown>) {
     };
     let ws = WebSocket::from_raw_socket(server_end, Role::Server, Some(ws_config));
     let state = Arc::new(SessionState::new("127.0.0.1:1".parse().unwrap(), PipelineKind::Detect));
-    let session = Session::new(ws, ctx, state, PipelineKind::Detect).unwrap();
+    let session = Session::new(ws, ctx, state, Arc::new(Waker::new().unwrap()));
     let thread = std::thread::spawn(move || session.run());
     (WebSocket::from_raw_socket(client_end, Role::Client, None), thread, shutdown)
 }

@@ -12,6 +12,8 @@ use std::time::Instant;
 
 use ndarray::ArrayD;
 
+use crate::classes::ClassSet;
+
 use crate::vision::analysis::{Detection, DetectorInfo};
 use crate::vision::image::RgbImage;
 use crate::vision::parallel::Width;
@@ -258,7 +260,7 @@ impl Detector {
         // still finds the cars that 100 other objects outscore.
         let keep = |mut cands: Vec<Candidate>| {
             if let Some(classes) = wanted.classes {
-                cands.retain(|c| classes.contains(&c.class_id));
+                cands.retain(|c| classes.contains(c.class_id));
             }
             cands
         };
@@ -341,7 +343,7 @@ pub struct Wanted<'a> {
     /// Only detections scoring strictly above this.
     pub min_score: f32,
     /// Only these class ids (`None`: every class).
-    pub classes: Option<&'a [usize]>,
+    pub classes: Option<&'a ClassSet>,
     /// At most this many (never above the detector's own cap; `None`: its cap).
     pub max_detections: Option<usize>,
 }

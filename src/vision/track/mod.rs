@@ -218,7 +218,19 @@ struct Matches {
 impl Tracker {
     /// An empty tracker; the first track will get id 1.
     pub fn new(config: TrackConfig) -> Tracker {
-        Tracker { config, tracks: Vec::new(), next_id: 1, updates: 0, ended: Vec::new() }
+        Tracker::starting_at(config, 1)
+    }
+
+    /// An empty tracker whose first confirmed track gets id `first_id` (at least 1): a session
+    /// that turns tracking off and on again goes on from [`Tracker::next_id`] of the tracker it
+    /// dropped, so an id is never reused within the session.
+    pub fn starting_at(config: TrackConfig, first_id: u64) -> Tracker {
+        Tracker { config, tracks: Vec::new(), next_id: first_id.max(1), updates: 0, ended: Vec::new() }
+    }
+
+    /// The id the next confirmed track will get.
+    pub fn next_id(&self) -> u64 {
+        self.next_id
     }
 
     /// One processed frame: returns, for each input detection (same order), the id of the
