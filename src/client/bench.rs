@@ -4,11 +4,16 @@
 //!   the server's overhead: round trip minus the frame's own decode and model time);
 //! - `open`: S sessions each offered F fps for T seconds, frames sent on schedule whatever the
 //!   replies (overload behaviour: drops, latency trend, fairness across sessions);
-//! - `idle`: S sessions opened and held (memory per idle session, given the server's pid).
+//! - `idle`: S sessions opened and held (memory per idle session, given the server's pid);
+//! - `flood`: `--count` cycles of connect → one frame (`--frame`, say a 6.4 MiB JPEG) → reset,
+//!   after 20 warm-up cycles: with `--pid`, the server's RSS before and after (memory a flood
+//!   of large frames leaves behind).
 //!
 //! Frames come from a directory of JPEGs, cycled. Latency = send of frame N → its result.
 //! Every sent frame is accounted for: answered, reported dropped, reported invalid/failed, or
 //! unaccounted (a bug). With `--pid`, the server's RSS and threads are sampled every 100 ms.
+//! Every wait on the server has a deadline ([`Timeouts`]: connect, upgrade, answers, writes);
+//! one passing fails the run.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -17,10 +22,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use tungstenite::stream::MaybeTlsStream;
 use tungstenite::Message;
 
-use super::common::{self, jpeg_files, session_url, ConnectError, Percentiles, Ws};
+use super::common::{self, jpeg_files, session_url, timed_out, ConnectError, Percentiles, Timeouts, Ws};
 use crate::protocol::PipelineKind;
 
 /// What went wrong while benchmarking.
@@ -32,6 +36,15 @@ pub enum BenchError {
     /// Connecting or talking to the server failed.
     #[error("websocket: {0}")]
     Ws(Box<tungstenite::Error>),
+    /// No session could be opened (refused, a timeout, an HTTP error).
+    #[error("connect: {0}")]
+    Connect(#[from] ConnectError),
+    /// A frame in flight got no answer within `--answer-timeout`.
+    #[error("no answer within {} s", .0.as_secs_f64())]
+    AnswerTimeout(Duration),
+    /// `flood` needs `--frame`.
+    #[error("{0}")]
+    Usage(String),
     /// The server sent something the protocol does not allow here.
     #[error("unexpected message: {0}")]
     Protocol(String),
@@ -76,6 +89,12 @@ pub struct BenchArgs {
     /// Print one JSON object instead of the human report.
     #[arg(long)]
     pub json: bool,
+    /// `flood`: the frame each cycle sends (e.g. a large JPEG).
+    #[arg(long)]
+    pub frame: Option<PathBuf>,
+    /// Deadlines of every wait on the server.
+    #[command(flatten)]
+    pub timeouts: Timeouts,
 }
 
 /// Load shapes.
@@ -91,6 +110,9 @@ pub enum Mode {
     /// S sessions at F fps for T s, each reconnecting after a random 1–5 s lifetime (memory
     /// and thread leaks over long runs with sessions coming and going).
     Soak,
+    /// `--count` cycles of connect → one `--frame` → reset, after 20 warm-up cycles (memory
+    /// that does not come back after a flood of large frames).
+    Flood,
 }
 
 /// Server process figures, from `/proc/PID/status`.
@@ -151,6 +173,10 @@ pub struct Report {
     pub rss_after_warm_up_kib: Option<u64>,
     /// `soak`: sessions opened in all.
     pub sessions_opened: u64,
+    /// `flood` with `--pid`: the server's RSS after the warm-up cycles, settled, KiB.
+    pub rss_before_flood_kib: Option<u64>,
+    /// `flood` with `--pid`: its RSS after the flood, settled (2 s), KiB.
+    pub rss_after_flood_kib: Option<u64>,
     /// Sessions the server closed before the run ended, as `"code reason"` (e.g. `"1001
     /// going_away"` when the server shuts down): the run stopped early for those sessions.
     pub closed_by_server: Vec<String>,
@@ -172,12 +198,8 @@ fn url(args: &BenchArgs) -> String {
     session_url(&args.url, args.pipeline)
 }
 
-fn connect(url: &str) -> Result<Ws, BenchError> {
-    match common::connect(url) {
-        Ok((ws, _)) => Ok(ws),
-        Err(ConnectError::Ws(e)) => Err(BenchError::Ws(e)),
-        Err(ConnectError::NotStarted(m)) => Err(BenchError::Protocol(m)),
-    }
+fn connect(url: &str, t: &Timeouts) -> Result<Ws, BenchError> {
+    Ok(common::connect(url, t)?.0)
 }
 
 /// RSS in KiB and thread count of `pid`, from `/proc`.
@@ -298,6 +320,7 @@ pub fn run(args: &BenchArgs) -> Result<Report, BenchError> {
     let sampler = Sampler::start(args.pid);
     let started = Instant::now();
     let (mut warm_rss, mut opened) = (None, 0);
+    let mut flood_rss = (None, None);
     let (tallies, sessions) = match args.mode {
         Mode::Closed => (vec![closed(args, &load_frames(&args.frames)?)?], 1),
         Mode::Open => (open(args, &load_frames(&args.frames)?)?, args.sessions),
@@ -306,6 +329,12 @@ pub fn run(args: &BenchArgs) -> Result<Report, BenchError> {
             (Vec::new(), held)
         }
         Mode::Soak => (soak(args, &load_frames(&args.frames)?, &mut warm_rss, &mut opened)?, args.sessions),
+        Mode::Flood => {
+            let path = args.frame.as_ref().ok_or_else(|| BenchError::Usage("flood needs --frame FILE".into()))?;
+            let frame = std::fs::read(path).map_err(|_| BenchError::NoFrames(path.clone()))?;
+            flood_rss = flood(args, &frame)?;
+            (Vec::new(), 1)
+        }
     };
     let secs = started.elapsed().as_secs_f64();
     if !args.json {
@@ -336,6 +365,7 @@ pub fn run(args: &BenchArgs) -> Result<Report, BenchError> {
         r.overhead_ms = Some(Percentiles::of(overhead));
     }
     r.rss_after_warm_up_kib = warm_rss;
+    (r.rss_before_flood_kib, r.rss_after_flood_kib) = flood_rss;
     r.sessions_opened = opened;
     if matches!(args.mode, Mode::Open | Mode::Soak) {
         let (lo, hi) = (r.per_session_results.iter().min(), r.per_session_results.iter().max());
@@ -351,7 +381,8 @@ pub fn run(args: &BenchArgs) -> Result<Report, BenchError> {
 }
 
 fn closed(args: &BenchArgs, frames: &[Vec<u8>]) -> Result<Tally, BenchError> {
-    let mut ws = connect(&url(args))?;
+    let mut ws = connect(&url(args), &args.timeouts)?;
+    ws.get_mut().set_read_timeout(Some(args.timeouts.answer)).map_err(tungstenite::Error::Io)?;
     let mut t = Tally::default();
     let mut sent_at = Vec::with_capacity(args.count + WARM_UP);
     'frames: for i in 0..args.count + WARM_UP {
@@ -359,7 +390,11 @@ fn closed(args: &BenchArgs, frames: &[Vec<u8>]) -> Result<Tally, BenchError> {
         sent_at.push(Instant::now());
         t.sent += 1;
         while !t.settled() {
-            match ws.read()? {
+            let msg = match ws.read() {
+                Err(e) if timed_out(&e) => return Err(BenchError::AnswerTimeout(args.timeouts.answer)),
+                m => m?,
+            };
+            match msg {
                 Message::Text(text) => t.on_text(&text, &sent_at)?,
                 Message::Close(f) => {
                     t.closed_by_server = Some(close_text(f));
@@ -384,9 +419,9 @@ fn open(args: &BenchArgs, frames: &[Vec<u8>]) -> Result<Vec<Tally>, BenchError> 
     let done = Arc::new(AtomicU64::new(0));
     let handles: Vec<_> = (0..args.sessions)
         .map(|s| {
-            let (url, frames, fps, secs, done) =
-                (url.clone(), frames.to_vec(), args.fps, args.seconds, Arc::clone(&done));
-            std::thread::spawn(move || open_session(s, &url, &frames, fps, secs, &done))
+            let (url, frames, fps, secs, done, t) =
+                (url.clone(), frames.to_vec(), args.fps, args.seconds, Arc::clone(&done), args.timeouts);
+            std::thread::spawn(move || open_session(s, &url, &t, &frames, fps, secs, &done))
         })
         .collect();
     let start = Instant::now();
@@ -403,12 +438,13 @@ fn open(args: &BenchArgs, frames: &[Vec<u8>]) -> Result<Vec<Tally>, BenchError> 
 fn open_session(
     s: usize,
     url: &str,
+    timeouts: &Timeouts,
     frames: &[Vec<u8>],
     fps: f64,
     secs: f64,
     done: &AtomicU64,
 ) -> Result<Tally, BenchError> {
-    let mut ws = connect(url)?;
+    let mut ws = connect(url, timeouts)?;
     let period = Duration::from_secs_f64(1.0 / fps.max(0.001));
     let start = Instant::now();
     let end = start + Duration::from_secs_f64(secs);
@@ -429,9 +465,7 @@ fn open_session(
             break;
         }
         let wait = if now < end { next.saturating_duration_since(now) } else { Duration::from_millis(50) };
-        if let MaybeTlsStream::Plain(tcp) = ws.get_mut() {
-            let _ = tcp.set_read_timeout(Some(wait.max(Duration::from_millis(1))));
-        }
+        let _ = ws.get_mut().set_read_timeout(Some(wait.max(Duration::from_millis(1))));
         match ws.read() {
             Ok(Message::Text(text)) => {
                 let before = t.results.len();
@@ -463,7 +497,8 @@ fn soak(
     let count = Arc::new(AtomicU64::new(0));
     let handles: Vec<_> = (0..args.sessions)
         .map(|s| {
-            let (url, frames, fps, count) = (url.clone(), frames.to_vec(), args.fps, Arc::clone(&count));
+            let (url, frames, fps, count, t) =
+                (url.clone(), frames.to_vec(), args.fps, Arc::clone(&count), args.timeouts);
             std::thread::spawn(move || -> Result<Tally, BenchError> {
                 let mut total = Tally::default();
                 // A small deterministic generator for lifetimes: sessions differ, runs repeat.
@@ -475,7 +510,7 @@ fn soak(
                     let life = (1.0 + (seed % 4000) as f64 / 1000.0)
                         .min(end.saturating_duration_since(Instant::now()).as_secs_f64());
                     let done = AtomicU64::new(0);
-                    let t = open_session(s, &url, &frames, fps, life, &done)?;
+                    let t = open_session(s, &url, &t, &frames, fps, life, &done)?;
                     count.fetch_add(1, Ordering::Relaxed);
                     total.sent += t.sent;
                     total.dropped += t.dropped;
@@ -513,13 +548,54 @@ fn idle(args: &BenchArgs) -> Result<usize, BenchError> {
     let url = url(args);
     let mut held = Vec::with_capacity(args.sessions);
     for i in 0..args.sessions {
-        held.push(connect(&url)?);
+        held.push(connect(&url, &args.timeouts)?);
         if !args.json && i % 50 == 49 {
             progress(false, &format!("idle: {} sessions open", i + 1));
         }
     }
     std::thread::sleep(Duration::from_secs_f64(args.seconds.clamp(0.0, 3600.0)));
     Ok(held.len())
+}
+
+/// Warm-up cycles of `flood` before its RSS is read.
+const FLOOD_WARM_UP: usize = 20;
+
+/// `flood`: the server's RSS (KiB, with `--pid`) after the warm-up and after the flood, each
+/// read once the server has settled.
+fn flood(args: &BenchArgs, frame: &[u8]) -> Result<(Option<u64>, Option<u64>), BenchError> {
+    let url = url(args);
+    let cycle = || -> Result<(), BenchError> {
+        let mut ws = connect(&url, &args.timeouts)?;
+        ws.send(Message::Binary(frame.to_vec()))?;
+        // Reset, not close: SO_LINGER 0 makes the close an RST, as a client that vanished.
+        let linger = libc::linger { l_onoff: 1, l_linger: 0 };
+        // SAFETY: setsockopt reads `linger` (valid for its size) on the socket's own fd.
+        unsafe {
+            libc::setsockopt(
+                std::os::fd::AsRawFd::as_raw_fd(ws.get_ref()),
+                libc::SOL_SOCKET,
+                libc::SO_LINGER,
+                (&linger as *const libc::linger).cast(),
+                std::mem::size_of::<libc::linger>() as libc::socklen_t,
+            );
+        }
+        Ok(())
+    };
+    let rss = |settle: Duration| {
+        std::thread::sleep(settle);
+        args.pid.and_then(proc_stats).map(|(rss, _)| rss)
+    };
+    for _ in 0..FLOOD_WARM_UP {
+        cycle()?;
+    }
+    let before = rss(Duration::from_secs(2));
+    for i in 0..args.count {
+        cycle()?;
+        if !args.json && i % 20 == 19 {
+            progress(false, &format!("flood: {}/{} cycles", i + 1, args.count));
+        }
+    }
+    Ok((before, rss(Duration::from_secs(2))))
 }
 
 fn line(label: &str, p: &Percentiles) -> String {
@@ -530,7 +606,7 @@ impl Report {
     /// The human-readable report.
     pub fn human(&self) -> String {
         let mut out = Vec::new();
-        if self.mode != Some(Mode::Idle) {
+        if !matches!(self.mode, Some(Mode::Idle | Mode::Flood)) {
             out.push(line("latency (send → result)", &self.latency_ms));
             out.push(line("  first third", &self.first_third_ms));
             out.push(line("  last third", &self.last_third_ms));
@@ -563,6 +639,14 @@ impl Report {
                 self.sessions_opened,
                 s.rss_end_kib,
                 (s.rss_end_kib as f64 - w as f64) * 100.0 / w.max(1) as f64
+            ));
+        }
+        if let (Some(b), Some(a)) = (self.rss_before_flood_kib, self.rss_after_flood_kib) {
+            out.push(format!(
+                "flood: server rss before {} MiB, after {} MiB ({:+.1} MiB)",
+                b / 1024,
+                a / 1024,
+                (a as f64 - b as f64) / 1024.0
             ));
         }
         if let Some(k) = self.kib_per_idle_session {

@@ -1,12 +1,16 @@
-//! The clients that ship in the binary: `framewire stream` ([`stream`], for scripts) and
-//! `framewire bench` ([`bench`], the load tool), with the MJPEG splitter ([`mjpeg`]) and what
-//! both share ([`common`]: connecting, frame directories, percentiles); `stream`'s sources
-//! ([`source`]: JPEG files, stdin, and cameras and videos through ffmpeg) and its retry policy
-//! ([`backoff`]).
+//! The clients that ship in the binary: `framewire stream` ([`stream`], for scripts and
+//! cameras) and `framewire bench` ([`bench`], the load tool), with the MJPEG splitter
+//! ([`mjpeg`]) and what both share ([`common`]: connecting under deadlines, frame directories,
+//! percentiles). `stream`'s parts: its sources ([`source`]: JPEG files, stdin, and cameras and
+//! videos through ffmpeg, with a stall watchdog), its retry policy ([`backoff`]), its socket
+//! under deadlines ([`link`]), its accounting of what came back ([`ledger`]) and its printing
+//! (`output`).
 
 pub mod backoff;
 pub mod bench;
 pub mod common;
+pub mod ledger;
+pub mod link;
 pub mod mjpeg;
 mod output;
 pub mod source;

@@ -1,13 +1,21 @@
 //! How `framewire stream` prints: one writer shared by every source's thread (a whole line at a
 //! time), a source's name around its JSON lines or before its human ones, notes on stderr, and
-//! the compact human lines of a result and of an event, and the run's summary ([`Summary`],
-//! one per source in a [`Report`]).
+//! the compact human lines of a result and of an event, the progress line, and the run's
+//! summary ([`Summary`], one per source in a [`Report`]).
 
 use std::io::Write;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::stream::Output;
+/// How `framewire stream` prints what the server sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Output {
+    /// Each server message as one JSON line on stdout, verbatim.
+    Json,
+    /// One compact line per result on stdout, a progress line and a summary on stderr.
+    Human,
+}
 
 /// Where a source's lines go: stdout (shared by every source's thread, a line at a time) with
 /// the source's name, and notes to stderr.
@@ -47,10 +55,39 @@ impl Out<'_, '_> {
     pub(super) fn prefix(&self) -> String {
         self.name.as_ref().map_or_else(String::new, |n| format!("[{n}] "))
     }
+
+    /// A server message `v` (its JSON `text`), as the output wants it: the JSON line, or the
+    /// human lines of a result (with its `latency`), an error, each event and the end of the
+    /// stream.
+    pub(super) fn message(&self, text: &str, v: &serde_json::Value, latency: Option<f64>) {
+        self.json(text);
+        if self.output != Output::Human {
+            return;
+        }
+        match v["type"].as_str() {
+            Some("result") => self.human(&human_line(v, latency.unwrap_or(f64::NAN))),
+            Some("error") => self.note(&format!("error: {text}")),
+            _ => {}
+        }
+        for e in v["events"].as_array().into_iter().flatten() {
+            self.human(&event_line(e));
+        }
+        if v["type"] == "end_of_stream" {
+            self.human(&format!("end_of_stream zones {} lines {}", v["zones"], v["lines"]));
+        }
+    }
+
+    /// The progress line on stderr (`--output human`), at most every 250 ms (`last`).
+    pub(super) fn progress(&self, last: &mut Instant, summary: &Summary) {
+        if self.output == Output::Human && last.elapsed() >= Duration::from_millis(250) {
+            *last = Instant::now();
+            eprint!("\r{}{}\x1b[K", self.prefix(), summary.line());
+        }
+    }
 }
 
 /// A compact view of one result message.
-pub(super) fn human_line(v: &serde_json::Value, latency_ms: f64) -> String {
+fn human_line(v: &serde_json::Value, latency_ms: f64) -> String {
     let mut parts = Vec::new();
     for d in v["result"]["detections"].as_array().into_iter().flatten() {
         parts.push(format!("{} {:.2}", d["label"].as_str().unwrap_or("?"), d["score"].as_f64().unwrap_or(0.0)));
@@ -63,7 +100,7 @@ pub(super) fn human_line(v: &serde_json::Value, latency_ms: f64) -> String {
 }
 
 /// One event as a line: `#frame type names…`.
-pub(super) fn event_line(e: &serde_json::Value) -> String {
+fn event_line(e: &serde_json::Value) -> String {
     let s = |k: &str| e[k].as_str().unwrap_or("");
     let n = |k: &str| e[k].as_u64().map_or_else(String::new, |v| v.to_string());
     let who = format!("{} #{}", s("label"), n("track_id"));
@@ -103,6 +140,22 @@ pub struct Summary {
     pub errors: u64,
     /// Events received (in results and in the end-of-stream answer).
     pub events: u64,
+    /// Messages skipped: a `type` this client does not know (a newer server's), or an answer
+    /// for no frame in flight.
+    pub unknown: u64,
+    /// Connections not made within `--connect-timeout`.
+    pub connect_timeouts: u64,
+    /// Servers that took the connection but did not upgrade and greet within
+    /// `--handshake-timeout`.
+    pub handshake_timeouts: u64,
+    /// Sessions with frames in flight and no message for `--answer-timeout`.
+    pub answer_timeouts: u64,
+    /// Idle sessions whose ping got no pong within `--ping-interval`.
+    pub pong_timeouts: u64,
+    /// Writes that blocked for `--write-timeout`.
+    pub write_timeouts: u64,
+    /// Camera restarts because no frame came for `--stall-timeout`.
+    pub stalls: u64,
     /// The server's close code and reason, if it closed the last session.
     pub closed_by_server: Option<(u16, String)>,
     /// Median latency (send → result) of the last 10,000 results, ms.
@@ -124,8 +177,20 @@ impl Summary {
             None => String::new(),
         };
         let opt = |n: u64, what: &str| if n > 0 { format!(" {what} {n}") } else { String::new() };
+        let faults: String = [
+            (self.unknown, "unknown"),
+            (self.connect_timeouts, "connect_timeouts"),
+            (self.handshake_timeouts, "handshake_timeouts"),
+            (self.answer_timeouts, "answer_timeouts"),
+            (self.pong_timeouts, "pong_timeouts"),
+            (self.write_timeouts, "write_timeouts"),
+            (self.stalls, "stalls"),
+        ]
+        .iter()
+        .map(|&(n, what)| opt(n, what))
+        .collect();
         format!(
-            "sent {} results {} dropped {}{}{}{} errors {}{} p50 {:.1} ms{close}",
+            "sent {} results {} dropped {}{}{}{} errors {}{}{faults} p50 {:.1} ms{close}",
             self.sent,
             self.results,
             self.dropped,

@@ -9,24 +9,44 @@
 //!   its stdout, which the [`MjpegSplitter`] cuts into frames. URLs and devices are *live*:
 //!   when ffmpeg exits (the camera dropped, the Wi-Fi went) it is started again with the
 //!   [`Backoff`], forever by default; a file is not restarted.
+//! - A camera that stops sending without closing its connection would block ffmpeg forever.
+//!   So a watchdog here restarts ffmpeg (through the same backoff) when no frame came for the
+//!   stall timeout ([`stall_timeout`]: `--stall-timeout`, at least three frame periods at
+//!   `--fps`), whatever ffmpeg is doing; and ffmpeg gets the I/O timeout its input protocol
+//!   understands (`-rw_timeout` for HTTP, `-timeout` for RTSP, `-stimeout` before ffmpeg 5), a
+//!   second longer, so that it also ends a hung read by itself.
+//! - ffmpeg's stderr is read as it comes into a bounded [`Tail`] (its last few KiB, for the
+//!   note when it ends): memory stays flat however much a damaged camera makes it complain.
+//! - Every blocking read here (ffmpeg's output, stdin) waits in `poll(2)` beside the feed's stop
+//!   descriptor, so stopping the run never waits for a source that sends nothing.
 //! - The [`Feed`] between the source thread and the socket thread is bounded: with
 //!   `--pace server` it holds only the newest frame (an older one still waiting is dropped
 //!   locally and counted), so a live source never queues frames the server would drop anyway;
 //!   with `--pace fps` it holds two and the source waits for the socket side.
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::io::{self, Read};
+use std::mem::ManuallyDrop;
+use std::os::fd::{AsRawFd, FromRawFd};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
 use super::backoff::Backoff;
 use super::common::jpeg_files;
 use super::mjpeg::{MjpegError, MjpegSplitter};
+use crate::wake::{poll, Waker};
+
+/// Bytes of ffmpeg's stderr kept (its last lines, for the note when it ends).
+pub const TAIL_BYTES: usize = 4096;
+
+/// The most ffmpeg's `-version` may take (a program that never answers is not waited for).
+const VERSION_DEADLINE: Duration = Duration::from_secs(5);
 
 /// File name extensions read as videos through ffmpeg (any other file is one JPEG frame).
 pub const VIDEO_EXTENSIONS: &[&str] = &[
@@ -97,14 +117,72 @@ pub struct FfmpegOptions {
     pub quality: u8,
     /// `--rtsp-transport`: `tcp` or `udp`.
     pub rtsp_transport: String,
+    /// No frame for this long and the watchdog restarts ffmpeg ([`stall_timeout`]); ffmpeg's
+    /// own I/O timeout is a second longer.
+    pub stall: Duration,
 }
 
-/// ffmpeg's arguments for `input`.
-pub fn ffmpeg_args(kind: &SourceKind, o: &FfmpegOptions) -> Vec<String> {
+/// The stall timeout for `--stall-timeout` and `--fps`: the flag, but at least three frame
+/// periods, so a slow `--fps` (a frame every 5 s, say) is never taken for a stall.
+pub fn stall_timeout(flag: Duration, fps: f64) -> Duration {
+    if fps > 0.0 && fps.is_finite() {
+        flag.max(Duration::from_secs_f64((3.0 / fps).min(86_400.0)))
+    } else {
+        flag
+    }
+}
+
+/// ffmpeg's major version from its `-version` text (`ffmpeg version 5.1.6-0+deb12u1 …`,
+/// `ffmpeg version n7.0 …`); `None` for a build that says none (a git snapshot: recent).
+pub fn ffmpeg_major(version_text: &str) -> Option<u32> {
+    let v = version_text.split_whitespace().skip_while(|w| *w != "version").nth(1)?;
+    v.trim_start_matches('n').split(['.', '-']).next()?.parse().ok()
+}
+
+/// Ask `program -version` (stdout read at most 4 KiB, within [`VERSION_DEADLINE`]); `None` if
+/// it does not run or say.
+fn probe_ffmpeg_major(program: &Path) -> Option<u32> {
+    let mut child = Command::new(program)
+        .arg("-version")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let mut out = child.stdout.take()?;
+    let until = Instant::now() + VERSION_DEADLINE;
+    let mut text = Vec::new();
+    let mut chunk = [0u8; 1024];
+    while text.len() < 4096 {
+        let left = until.saturating_duration_since(Instant::now());
+        let ready = poll(&[(out.as_raw_fd(), false)], Some(left)).ok()?;
+        if !ready[0].readable {
+            break;
+        }
+        match out.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => text.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    ffmpeg_major(&String::from_utf8_lossy(&text))
+}
+
+/// ffmpeg's arguments for `input`; `major` is ffmpeg's major version when known (the RTSP
+/// timeout's flag changed name in 5: before it, `-timeout` meant "listen").
+pub fn ffmpeg_args(kind: &SourceKind, o: &FfmpegOptions, major: Option<u32>) -> Vec<String> {
     let SourceKind::Ffmpeg { input, rtsp, device, .. } = kind else { return Vec::new() };
     let mut a: Vec<String> = ["-hide_banner", "-nostdin", "-loglevel", "error"].map(String::from).to_vec();
+    // A second longer than the watchdog's, so the watchdog (which says why) comes first.
+    let micros = (o.stall + Duration::from_secs(1)).as_micros().to_string();
+    let lower = input.to_ascii_lowercase();
     if *rtsp {
         a.extend(["-rtsp_transport".into(), o.rtsp_transport.clone()]);
+        let flag = if major.is_some_and(|m| m < 5) { "-stimeout" } else { "-timeout" };
+        a.extend([flag.into(), micros]);
+    } else if lower.starts_with("http://") || lower.starts_with("https://") {
+        a.extend(["-rw_timeout".into(), micros]);
     }
     if *device {
         a.extend(["-f".into(), "v4l2".into()]);
@@ -179,6 +257,7 @@ struct FeedState {
     frames: VecDeque<Vec<u8>>,
     skipped: u64,
     produced: u64,
+    stalls: u64,
     ended: Option<Result<(), SourceError>>,
     stopped: bool,
 }
@@ -187,13 +266,18 @@ struct FeedState {
 #[derive(Debug)]
 pub struct Feed {
     state: Mutex<FeedState>,
+    /// A frame was taken: room for the source.
     space: Condvar,
+    /// A frame (or the end) came: something for the socket thread.
+    ready: Condvar,
     /// Keep only the newest frame (`--pace server`); else hold up to two and make the source
     /// wait.
     latest_wins: bool,
     /// The running ffmpeg, to kill when the consumer stops.
     child: Mutex<Option<Child>>,
     stop: AtomicBool,
+    /// Readable once stopped: the source's blocking reads wait in `poll(2)` beside it.
+    stop_fd: Option<Waker>,
 }
 
 /// Frames a `--pace fps` feed holds before the source waits.
@@ -205,9 +289,13 @@ impl Feed {
         Arc::new(Feed {
             state: Mutex::new(FeedState::default()),
             space: Condvar::new(),
+            ready: Condvar::new(),
             latest_wins,
             child: Mutex::new(None),
             stop: AtomicBool::new(false),
+            // Without it (out of descriptors) a stop still kills ffmpeg; only a stdin source
+            // could then keep the run waiting.
+            stop_fd: Waker::new().ok(),
         })
     }
 
@@ -228,17 +316,27 @@ impl Feed {
         }
         s.frames.push_back(frame);
         s.produced += 1;
+        self.ready.notify_all();
         true
     }
 
     /// The source ended for good.
     pub fn end(&self, r: Result<(), SourceError>) {
         self.state.lock().ended = Some(r);
+        self.ready.notify_all();
     }
 
     /// The next frame, if any.
     pub fn take(&self) -> Taken {
+        self.wait_take(Duration::ZERO)
+    }
+
+    /// The next frame, waiting at most `wait` for one (or for the end).
+    pub fn wait_take(&self, wait: Duration) -> Taken {
         let mut s = self.state.lock();
+        if s.frames.is_empty() && s.ended.is_none() && !wait.is_zero() {
+            let _ = self.ready.wait_for(&mut s, wait);
+        }
         if let Some(f) = s.frames.pop_front() {
             self.space.notify_all();
             return Taken::Frame(f);
@@ -247,6 +345,16 @@ impl Feed {
             Some(r) => Taken::Ended(r.clone()),
             None => Taken::Empty,
         }
+    }
+
+    /// The source was restarted because no frame came for the stall timeout.
+    fn stalled(&self) {
+        self.state.lock().stalls += 1;
+    }
+
+    /// Restarts for a stall so far.
+    pub fn stalls(&self) -> u64 {
+        self.state.lock().stalls
     }
 
     /// Frames dropped here (replaced by a newer one before they could be sent).
@@ -271,6 +379,9 @@ impl Feed {
         }
         self.stop.store(true, Ordering::SeqCst);
         self.space.notify_all();
+        if let Some(w) = &self.stop_fd {
+            w.wake();
+        }
         if let Some(child) = self.child.lock().as_mut() {
             let _ = child.kill();
         }
@@ -296,6 +407,89 @@ impl Feed {
     }
 }
 
+/// The last bytes of a stream (a child's stderr), kept as they come: at most `cap` bytes
+/// however much is written.
+#[derive(Debug, Clone)]
+pub struct Tail {
+    buf: Vec<u8>,
+    cap: usize,
+}
+
+impl Tail {
+    /// An empty tail of at most `cap` bytes.
+    pub fn new(cap: usize) -> Tail {
+        Tail { buf: Vec::with_capacity(cap), cap }
+    }
+
+    /// Keep the last `cap` bytes of what was kept and `bytes`.
+    pub fn push(&mut self, bytes: &[u8]) {
+        let bytes = &bytes[bytes.len().saturating_sub(self.cap)..];
+        let over = (self.buf.len() + bytes.len()).saturating_sub(self.cap);
+        self.buf.drain(..over);
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// Read `r` to its end into a tail of `cap` bytes.
+    pub fn read(mut r: impl Read, cap: usize) -> Tail {
+        let mut t = Tail::new(cap);
+        let mut chunk = [0u8; 4096];
+        loop {
+            match r.read(&mut chunk) {
+                Ok(0) => return t,
+                Ok(n) => t.push(&chunk[..n]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return t,
+            }
+        }
+    }
+
+    /// The last non-empty line, trimmed.
+    pub fn last_line(&self) -> String {
+        let text = String::from_utf8_lossy(&self.buf);
+        text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_string()
+    }
+
+    /// Bytes held (at most `cap`), and the buffer's capacity.
+    pub fn held(&self) -> (usize, usize) {
+        (self.buf.len(), self.buf.capacity())
+    }
+}
+
+/// A blocking read that waits in `poll(2)` beside the feed's stop descriptor (stopped: the end
+/// of the stream) and, as a watchdog, until `deadline` (past it: a `TimedOut` error).
+struct Watched<'a, R> {
+    inner: R,
+    fd: i32,
+    feed: &'a Feed,
+    deadline: Option<&'a Cell<Instant>>,
+}
+
+impl<R: Read> Read for Watched<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let stop = self.feed.stop_fd.as_ref().map_or(-1, |w| w.as_raw_fd());
+        loop {
+            if self.feed.stopped() {
+                return Ok(0);
+            }
+            let left = self.deadline.map(|d| d.get().saturating_duration_since(Instant::now()));
+            if left.is_some_and(|l| l.is_zero()) {
+                return Err(io::Error::new(io::ErrorKind::TimedOut, "no frame"));
+            }
+            let ready = poll(&[(self.fd, false), (stop, false)], left)?;
+            if ready[0].readable {
+                return self.inner.read(buf);
+            }
+        }
+    }
+}
+
+/// Standard input as a file that is not closed when dropped (fd 0 is the process's), read
+/// without std's buffer (a buffer could hold bytes `poll(2)` does not see).
+fn stdin_file() -> ManuallyDrop<std::fs::File> {
+    // SAFETY: fd 0 is open for the process's life; ManuallyDrop never closes it.
+    ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(0) })
+}
+
 /// What a source thread needs.
 #[derive(Debug, Clone)]
 pub struct SourceSpec {
@@ -318,7 +512,11 @@ pub struct SourceSpec {
 /// Read `spec`'s frames into `feed` until the source ends or the feed is stopped.
 pub fn run(spec: &SourceSpec, feed: &Feed) {
     let r = match &spec.kind {
-        SourceKind::Stdin => mjpeg(io::stdin().lock(), spec, feed, &mut 0, &mut || {}),
+        SourceKind::Stdin => {
+            let file = stdin_file();
+            let r = Watched { inner: &*file, fd: 0, feed, deadline: None };
+            mjpeg(r, spec, feed, &mut 0, &mut || {})
+        }
         SourceKind::Directory(dir) => match jpeg_files(dir) {
             Ok(files) if files.is_empty() => {
                 Err(SourceError::Read { path: dir.clone(), why: "no .jpg or .jpeg files".into() })
@@ -385,17 +583,19 @@ fn mjpeg(
     Ok(())
 }
 
-/// Run ffmpeg, restarting a live source when it ends (with the backoff), until `--count`
-/// frames, a stop, or no retry left.
+/// Run ffmpeg, restarting a live source when it ends or stalls (with the backoff), until
+/// `--count` frames, a stop, or no retry left.
 fn ffmpeg(spec: &SourceSpec, feed: &Feed) -> Result<(), SourceError> {
     let SourceKind::Ffmpeg { input, live, .. } = &spec.kind else { return Ok(()) };
     let program = spec.ffmpeg.program.display().to_string();
     let mut backoff = Backoff::new(if *live { spec.max_retries } else { Some(spec.max_retries.unwrap_or(0)) });
+    let major = probe_ffmpeg_major(&spec.ffmpeg.program);
+    let stall = spec.ffmpeg.stall;
     let mut sent = 0u64;
     let mut restarted = false;
     loop {
         let mut child = match Command::new(&spec.ffmpeg.program)
-            .args(ffmpeg_args(&spec.kind, &spec.ffmpeg))
+            .args(ffmpeg_args(&spec.kind, &spec.ffmpeg, major))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -407,15 +607,13 @@ fn ffmpeg(spec: &SourceSpec, feed: &Feed) -> Result<(), SourceError> {
                 return Err(SourceError::Failed { input: input.clone(), why: format!("cannot run {program}: {e}") })
             }
         };
-        let (Some(stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take()) else {
+        let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
             return Err(SourceError::Failed { input: input.clone(), why: "no pipe to ffmpeg".into() });
         };
-        // ffmpeg's complaints, kept (the last 4 KiB) for the message when it gives up.
-        let errors = std::thread::spawn(move || {
-            let mut all = Vec::new();
-            let _ = stderr.read_to_end(&mut all);
-            let text = String::from_utf8_lossy(&all[all.len().saturating_sub(4096)..]).into_owned();
-            text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_string()
+        // ffmpeg's complaints, read as they come into a bounded tail, for the note when it ends.
+        let (tail_tx, tail_rx) = crossbeam_channel::bounded(1);
+        std::thread::spawn(move || {
+            let _ = tail_tx.send(Tail::read(stderr, TAIL_BYTES).last_line());
         });
         *feed.child.lock() = Some(child);
         if feed.stopped() {
@@ -423,7 +621,13 @@ fn ffmpeg(spec: &SourceSpec, feed: &Feed) -> Result<(), SourceError> {
                 let _ = c.kill();
             }
         }
-        let split = mjpeg(stdout, spec, feed, &mut sent, &mut || {
+        // The watchdog: no frame by this time (ffmpeg's start, then each frame, + the stall
+        // timeout) and ffmpeg is taken for stalled.
+        let deadline = Cell::new(Instant::now() + stall);
+        let fd = stdout.as_raw_fd();
+        let reader = Watched { inner: stdout, fd, feed, deadline: Some(&deadline) };
+        let split = mjpeg(reader, spec, feed, &mut sent, &mut || {
+            deadline.set(Instant::now() + stall);
             // The source delivers: the next failure waits 1 s again.
             backoff.delivered();
             if restarted {
@@ -431,20 +635,27 @@ fn ffmpeg(spec: &SourceSpec, feed: &Feed) -> Result<(), SourceError> {
                 eprintln!("framewire stream: {}source {input} is back", spec.prefix);
             }
         });
+        let stalled = Instant::now() >= deadline.get();
         let status = feed.child.lock().take().map(|mut c| {
             let _ = c.kill();
             c.wait()
         });
-        let last = errors.join().unwrap_or_default();
+        // Its stderr closes with it (a program that left a child holding it open is not
+        // waited for).
+        let last = tail_rx.recv_timeout(Duration::from_secs(2)).unwrap_or_default();
         if feed.stopped() || spec.count.is_some_and(|n| sent >= n) {
             return Ok(());
         }
         let why = match (&split, status) {
+            _ if stalled => format!("no frame for {} s (--stall-timeout)", stall.as_secs_f64()),
             (Err(e), _) => e.to_string(),
             (Ok(()), Some(Ok(s))) if s.success() => "the stream ended".to_string(),
             (Ok(()), Some(Ok(s))) => format!("ffmpeg exited with {s}"),
             (Ok(()), _) => "ffmpeg ended".to_string(),
         };
+        if stalled {
+            feed.stalled();
+        }
         let clean = split.is_ok() && why == "the stream ended";
         let why = if last.is_empty() { why } else { format!("{why}: {last}") };
         if !live && clean {
@@ -481,6 +692,7 @@ mod tests {
             size: Some((640, 360)),
             quality: 5,
             rtsp_transport: "tcp".into(),
+            stall: Duration::from_secs(10),
         }
     }
 
@@ -502,15 +714,78 @@ mod tests {
 
     #[test]
     fn ffmpeg_is_asked_for_mjpeg_at_the_rate_and_size() {
-        let a = ffmpeg_args(&SourceKind::of("rtsp://cam/1"), &opts()).join(" ");
+        let a = ffmpeg_args(&SourceKind::of("rtsp://cam/1"), &opts(), Some(5)).join(" ");
         assert_eq!(
             a,
-            "-hide_banner -nostdin -loglevel error -rtsp_transport tcp -i rtsp://cam/1 -an \
+            "-hide_banner -nostdin -loglevel error -rtsp_transport tcp -timeout 11000000 -i rtsp://cam/1 -an \
              -vf fps=5,scale=640:360 -q:v 5 -f mjpeg -"
         );
         let o = FfmpegOptions { fps: 0.0, size: None, ..opts() };
-        let a = ffmpeg_args(&SourceKind::of("/dev/video2"), &o).join(" ");
+        let a = ffmpeg_args(&SourceKind::of("/dev/video2"), &o, Some(6)).join(" ");
         assert_eq!(a, "-hide_banner -nostdin -loglevel error -f v4l2 -i /dev/video2 -an -vsync 0 -q:v 5 -f mjpeg -");
+    }
+
+    #[test]
+    fn ffmpeg_gets_the_io_timeout_its_input_protocol_understands() {
+        let args = |src: &str, major| ffmpeg_args(&SourceKind::of(src), &opts(), major).join(" ");
+        assert!(args("http://cam/video.mjpg", Some(5)).contains("-rw_timeout 11000000 -i http://cam/video.mjpg"));
+        assert!(args("HTTPS://cam/v", None).contains("-rw_timeout 11000000 -i HTTPS://cam/v"));
+        // Before ffmpeg 5, RTSP's `-timeout` meant "listen": its socket timeout was -stimeout.
+        assert!(args("rtsp://cam/1", Some(4)).contains("-stimeout 11000000 -i"));
+        assert!(args("rtsps://cam/1", None).contains("-timeout 11000000 -i"));
+        assert!(!args("clip.mp4", Some(6)).contains("timeout"), "a file needs none");
+        for (text, major) in [
+            ("ffmpeg version 5.1.6-0+deb12u1 Copyright (c) 2000-2024", Some(5)),
+            ("ffmpeg version n7.0.2 Copyright", Some(7)),
+            ("ffmpeg version 4.4.2-0ubuntu0.22.04.1", Some(4)),
+            ("ffmpeg version N-113345-g1b2c3d4 Copyright", None),
+            ("", None),
+        ] {
+            assert_eq!(ffmpeg_major(text), major, "{text}");
+        }
+    }
+
+    #[test]
+    fn the_stall_timeout_is_at_least_three_frame_periods() {
+        let ten = Duration::from_secs(10);
+        assert_eq!(stall_timeout(ten, 10.0), ten);
+        assert_eq!(stall_timeout(ten, 0.1), Duration::from_secs(30));
+        assert_eq!(stall_timeout(ten, 0.0), ten, "--fps 0: every frame the source has");
+    }
+
+    #[test]
+    fn a_tail_of_megabytes_of_complaints_holds_a_few_kib() {
+        // 16 MiB of ffmpeg-like lines through a reader, then the last one.
+        struct Complaints(usize);
+        impl Read for Complaints {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                if self.0 == 0 {
+                    let last = b"[mjpeg @ 0x55] last line\n";
+                    let n = last.len().min(buf.len());
+                    buf[..n].copy_from_slice(&last[..n]);
+                    self.0 = usize::MAX;
+                    return Ok(n);
+                }
+                if self.0 == usize::MAX {
+                    return Ok(0);
+                }
+                let line = b"[mjpeg @ 0x55] error count: 3 (damaged frame)\n";
+                let n = (buf.len() / line.len()).max(1).min(self.0.div_ceil(line.len()));
+                for i in 0..n {
+                    buf[i * line.len()..(i + 1) * line.len()].copy_from_slice(line);
+                }
+                self.0 = self.0.saturating_sub(n * line.len());
+                Ok(n * line.len())
+            }
+        }
+        let t = Tail::read(Complaints(16 << 20), TAIL_BYTES);
+        let (held, capacity) = t.held();
+        assert!(held <= TAIL_BYTES && capacity <= 2 * TAIL_BYTES, "{held} bytes held in {capacity}");
+        assert_eq!(t.last_line(), "[mjpeg @ 0x55] last line");
+        let mut t = Tail::new(8);
+        t.push(b"0123456789");
+        t.push(b"ab");
+        assert_eq!(t.last_line(), "456789ab");
     }
 
     #[test]

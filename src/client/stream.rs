@@ -29,36 +29,36 @@
 //! run with the server's `"<field>: <why>"`. After the last frame it sends `end_of_stream` and
 //! prints the answer (live tracks ended, final counts).
 //!
-//! One thread talks to each socket (a blocking tungstenite socket cannot be shared between a
-//! reader and a writer thread): it sends when the pace allows and reads with a short timeout in
-//! between. A second thread reads the source into the bounded [`Feed`].
+//! Deadlines ([`Timeouts`], [`super::link`]): connecting, the upgrade, every answer while a
+//! frame is in flight, a pong while idle and every write have one, so a link that dies without
+//! a reset (a Wi-Fi drop, an expired NAT mapping, a host that lost power) is noticed and the
+//! client connects again with the backoff; each is a line on stderr and a counter in the
+//! summary. A message of a `type` this client does not know is skipped (one note, counted).
+//!
+//! The parts: [`Pacer`] decides when to send, [`super::link::Link`] does the socket I/O under
+//! its deadlines, [`super::ledger::Ledger`] reads and accounts for each server message, and
+//! [`super::output`] prints. One thread talks to each socket (a blocking tungstenite socket
+//! cannot be shared between a reader and a writer thread). A second thread reads the source
+//! into the bounded [`Feed`].
 
-use std::collections::{HashMap, VecDeque};
-use std::io::{self, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use tungstenite::stream::MaybeTlsStream;
 use tungstenite::Message;
 
 use super::backoff::Backoff;
-use super::common::{connect, session_url, ConnectError, Ws};
-use super::output::{event_line, human_line, Out};
+use super::common::{seconds, session_url, ConnectError, Timeouts};
+use super::ledger::{Ledger, Reply};
+use super::link::{Incoming, Link, LinkFault};
+use super::output::Out;
+pub use super::output::Output;
 pub use super::output::{Report, Summary};
-use super::source::{self, Feed, FfmpegOptions, SourceError, SourceKind, SourceSpec, Taken};
+use super::source::{self, stall_timeout, Feed, FfmpegOptions, SourceError, SourceKind, SourceSpec, Taken};
 use crate::protocol::control::MAX_CONTROL_BYTES;
 use crate::protocol::PipelineKind;
-
-/// How `framewire stream` prints what the server sends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Output {
-    /// Each server message as one JSON line on stdout, verbatim.
-    Json,
-    /// One compact line per result on stdout, a progress line and a summary on stderr.
-    Human,
-}
 
 /// When `framewire stream` sends the next frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -70,7 +70,6 @@ pub enum Pace {
     /// files, directories and stdin.
     Fps,
 }
-
 /// `framewire stream` flags.
 #[derive(Debug, Clone, clap::Args)]
 pub struct StreamArgs {
@@ -133,6 +132,13 @@ pub struct StreamArgs {
     /// giving up. Default: forever for cameras, none for files, directories and stdin.
     #[arg(long)]
     pub max_retries: Option<u32>,
+    /// Seconds without a frame from a camera or video before its ffmpeg is restarted (and
+    /// ffmpeg's own I/O timeout); at least three frame periods at `--fps`.
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = seconds)]
+    pub stall_timeout: Duration,
+    /// Deadlines of the link to the server.
+    #[command(flatten)]
+    pub timeouts: Timeouts,
 }
 
 fn parse_size(v: &str) -> Result<(u32, u32), String> {
@@ -151,9 +157,12 @@ pub enum StreamError {
     /// The source failed for good (unreadable file, ffmpeg missing, a camera with no retry left).
     #[error("{0}")]
     Source(#[from] SourceError),
-    /// Connecting or talking to the server failed (refused, HTTP error before the upgrade, I/O).
+    /// Connecting to the server failed (refused, a timeout, an HTTP error before the upgrade).
     #[error("server: {0}")]
-    Server(Box<tungstenite::Error>),
+    Connect(#[from] ConnectError),
+    /// The link to the server died (a deadline passed, or it broke).
+    #[error("server: {0}")]
+    Link(#[from] LinkFault),
     /// The server sent something that is not a protocol message.
     #[error("unexpected message from the server: {0}")]
     Protocol(String),
@@ -171,27 +180,6 @@ pub enum StreamError {
     /// The command line names no source, or a bad `--source`.
     #[error("{0}")]
     Usage(String),
-}
-
-impl From<tungstenite::Error> for StreamError {
-    fn from(e: tungstenite::Error) -> Self {
-        StreamError::Server(Box::new(e))
-    }
-}
-
-impl From<ConnectError> for StreamError {
-    fn from(e: ConnectError) -> Self {
-        match e {
-            ConnectError::Ws(e) => StreamError::Server(e),
-            ConnectError::NotStarted(m) => StreamError::Protocol(m),
-        }
-    }
-}
-
-fn set_timeout(ws: &mut Ws, wait: Duration) {
-    if let MaybeTlsStream::Plain(tcp) = ws.get_mut() {
-        let _ = tcp.set_read_timeout(Some(wait.max(Duration::from_millis(1))));
-    }
 }
 
 /// The `--config` file as a `configure` message: a JSON object of at most
@@ -215,37 +203,41 @@ pub fn configure_message(path: &Path) -> Result<String, StreamError> {
     Ok(msg)
 }
 
-/// Send `msg` and read until the server's `configured` (printed as JSON output) or its refusal.
-fn send_config(ws: &mut Ws, msg: &str, args: &StreamArgs, out: &Out<'_, '_>) -> Result<(), StreamError> {
-    ws.send(Message::text(msg))?;
-    let until = Instant::now() + Duration::from_secs_f64(args.drain_timeout.max(1.0));
+/// Send `msg` and read until the server's `configured` (printed as JSON output) or its refusal,
+/// under the answer deadline; other messages are accounted for and skipped.
+fn send_config(link: &mut Link, msg: &str, out: &Out<'_, '_>, ledger: &mut Ledger) -> Result<(), StreamError> {
+    link.send(Message::text(msg))?;
     loop {
-        set_timeout(ws, until.saturating_duration_since(Instant::now()));
-        let text = match ws.read() {
-            Ok(Message::Text(t)) => t,
-            Ok(Message::Close(f)) => {
-                return Err(StreamError::Protocol(format!("closed before configured: {f:?}")));
+        let text = match link.recv(Duration::from_millis(100), 1)? {
+            Incoming::Text(t) => t,
+            Incoming::Closed(code, reason) => {
+                return Err(StreamError::Protocol(format!("closed before configured: {code} {reason}")))
             }
-            Ok(_) => continue,
-            Err(tungstenite::Error::Io(e))
-                if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) =>
-            {
-                return Err(StreamError::Protocol("no answer to the configure message".into()));
-            }
-            Err(e) => return Err(e.into()),
+            Incoming::Nothing => continue,
         };
-        let v: serde_json::Value = serde_json::from_str(&text).map_err(|_| StreamError::Protocol(text.to_string()))?;
-        match v["type"].as_str() {
-            Some("configured") => {
+        let v: serde_json::Value = serde_json::from_str(&text).map_err(|_| StreamError::Protocol(text.clone()))?;
+        match ledger.take(&v, Instant::now()) {
+            Reply::Configured => {
                 out.json(&text);
                 return Ok(());
             }
-            Some("error") => {
+            Reply::Error => {
                 let detail = v["detail"].as_str().unwrap_or_default();
                 return Err(StreamError::Refused(format!("{} {detail}", v["error"].as_str().unwrap_or("?"))));
             }
-            _ => return Err(StreamError::Protocol(text.to_string())),
+            Reply::Unknown(kind) => note_unknown(out, ledger, &kind),
+            _ => out.json(&text),
         }
+    }
+}
+
+/// The one note a source gives about skipped messages.
+fn note_unknown(out: &Out<'_, '_>, ledger: &Ledger, kind: &str) {
+    if ledger.summary.unknown == 1 {
+        out.note(&format!(
+            "skipped a message ({kind:?}): not one this client knows (a newer server?); \
+             such messages are counted in the summary's `unknown`"
+        ));
     }
 }
 
@@ -320,17 +312,14 @@ pub fn run(args: &StreamArgs, out: &mut (dyn Write + Send)) -> Result<Report, St
     }
 }
 
-/// Latencies kept for the summary's p50 (the most recent; a camera may stream for weeks).
-const MAX_LATENCIES: usize = 10_000;
-
 /// How one session ended.
 enum SessionEnd {
     /// The source ended (or `--count` was reached) and the frames sent were answered.
     Done,
     /// The server closed the session (code, reason) while the source went on.
     Closed(u16, String),
-    /// The connection broke.
-    Broken(String),
+    /// The link died.
+    Dead(LinkFault),
 }
 
 /// One source: its source thread, and sessions one after another (reconnecting per the retry
@@ -351,6 +340,7 @@ fn run_source(args: &StreamArgs, input: &str, config: Option<&str>, out: &Out<'_
             size: args.size,
             quality: args.quality,
             rtsp_transport: args.rtsp_transport.clone(),
+            stall: stall_timeout(args.stall_timeout, args.fps),
         },
         max_retries,
         prefix: out.prefix(),
@@ -365,7 +355,27 @@ fn run_source(args: &StreamArgs, input: &str, config: Option<&str>, out: &Out<'_
     let _ = reader.join();
     let mut s = result?;
     s.skipped = feed.skipped();
+    s.stalls = feed.stalls();
     Ok(s)
+}
+
+/// Count a dead link or a failed connection in the summary's fault counters.
+fn count_fault(s: &mut Summary, e: &StreamError) {
+    match e {
+        StreamError::Connect(ConnectError::ConnectTimeout(_)) => s.connect_timeouts += 1,
+        StreamError::Connect(ConnectError::HandshakeTimeout(_)) => s.handshake_timeouts += 1,
+        StreamError::Link(f) => count_link_fault(s, f),
+        _ => {}
+    }
+}
+
+fn count_link_fault(s: &mut Summary, f: &LinkFault) {
+    match f {
+        LinkFault::AnswerTimeout(..) => s.answer_timeouts += 1,
+        LinkFault::PongTimeout(_) => s.pong_timeouts += 1,
+        LinkFault::WriteTimeout(_) => s.write_timeouts += 1,
+        LinkFault::Broken(_) => {}
+    }
 }
 
 fn sessions(
@@ -377,56 +387,67 @@ fn sessions(
     out: &Out<'_, '_>,
 ) -> Result<Summary, StreamError> {
     let url = session_url(&args.url, args.pipeline);
-    let mut s = Summary::default();
-    let mut latencies: VecDeque<f64> = VecDeque::new();
+    let mut ledger = Ledger::default();
     let mut backoff = Backoff::new(max_retries);
     let mut opened = 0u64;
     loop {
-        let attempt = connect(&url).map_err(StreamError::from).and_then(|(mut ws, hello)| {
+        ledger.session_opened();
+        let attempt = Link::open(&url, &args.timeouts).map_err(StreamError::from).and_then(|(mut link, hello)| {
             out.json(&hello);
             if let Some(msg) = config {
-                send_config(&mut ws, msg, args, out)?;
+                send_config(&mut link, msg, out, &mut ledger)?;
             }
-            Ok(ws)
+            Ok(link)
         });
-        let mut ws = match attempt {
-            Ok(ws) => ws,
+        let mut link = match attempt {
+            Ok(link) => link,
             // The configuration itself is refused: retrying cannot help.
             Err(e @ StreamError::Refused(_)) => return Err(e),
-            Err(e) => match backoff.failed() {
-                Some(wait) => {
-                    out.note(&format!("cannot reach {url} ({e}); retrying in {} s", wait.as_secs()));
-                    std::thread::sleep(wait);
-                    continue;
+            Err(e) => {
+                count_fault(&mut ledger.summary, &e);
+                match backoff.failed() {
+                    Some(wait) => {
+                        out.note(&format!("cannot reach {url} ({e}); retrying in {} s", wait.as_secs()));
+                        std::thread::sleep(wait);
+                        continue;
+                    }
+                    None if opened == 0 => return Err(e),
+                    None => {
+                        out.note(&format!("cannot reach {url} ({e}); giving up"));
+                        break;
+                    }
                 }
-                None if opened == 0 => return Err(e),
-                None => {
-                    out.note(&format!("cannot reach {url} ({e}); giving up"));
-                    break;
-                }
-            },
+            }
         };
         if opened > 0 {
-            s.reconnects += 1;
+            ledger.summary.reconnects += 1;
             out.note(&format!(
                 "reconnected to {url}: a new session{}",
                 if config.is_some() { " (configuration sent again; tracks start anew)" } else { "" }
             ));
         }
         opened += 1;
-        s.closed_by_server = None;
-        let before = s.results;
-        let end = session_loop(args, &mut ws, feed, pace, out, &mut s, &mut latencies)?;
-        if s.results > before {
+        let before = ledger.summary.results;
+        let end = session_loop(args, &mut link, feed, pace, out, &mut ledger);
+        if ledger.summary.results > before {
             backoff.delivered();
+        }
+        let end = match end {
+            Ok(end) => end,
+            Err(e) => {
+                ledger.session_ended();
+                return Err(e);
+            }
+        };
+        if !matches!(end, SessionEnd::Done) {
+            ledger.session_ended();
         }
         match end {
             SessionEnd::Done => break,
             // A bad frame: not sent again; a new session at once goes on with the next frame
             // (after a backoff only when the session had delivered nothing).
-            SessionEnd::Closed(1007, reason) if s.results > before && max_retries != Some(0) => {
+            SessionEnd::Closed(1007, reason) if ledger.summary.results > before && max_retries != Some(0) => {
                 out.note(&format!("the server refused a frame ({reason}, close 1007); going on with the next"));
-                continue;
             }
             SessionEnd::Closed(code, reason) => match backoff.failed() {
                 Some(wait) => {
@@ -438,18 +459,20 @@ fn sessions(
                 }
                 None => break,
             },
-            SessionEnd::Broken(why) => match backoff.failed() {
-                Some(wait) => {
-                    out.note(&format!("connection lost ({why}); reconnecting in {} s", wait.as_secs()));
-                    std::thread::sleep(wait);
+            SessionEnd::Dead(fault) => {
+                count_link_fault(&mut ledger.summary, &fault);
+                match backoff.failed() {
+                    Some(wait) => {
+                        out.note(&format!("connection lost ({fault}); reconnecting in {} s", wait.as_secs()));
+                        std::thread::sleep(wait);
+                    }
+                    None => return Err(StreamError::Link(fault)),
                 }
-                None => return Err(StreamError::Protocol(format!("connection lost: {why}"))),
-            },
+            }
         }
     }
-    let mut sorted = Vec::from(latencies);
-    sorted.sort_by(f64::total_cmp);
-    s.p50_ms = sorted.get(sorted.len() / 2).copied().unwrap_or(0.0);
+    let mut s = ledger.summary.clone();
+    s.p50_ms = ledger.p50();
     Ok(s)
 }
 
@@ -466,160 +489,170 @@ enum Eos {
     Answered,
 }
 
+/// What a session does next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// Send the next frame, if the source has one.
+    Send,
+    /// Send `end_of_stream`.
+    EndOfStream,
+    /// Nothing to send: read for at most this long.
+    Wait(Duration),
+    /// The session is done.
+    Done,
+}
+
+/// Longest read while waiting (the loop then looks at the feed and its deadlines again).
+const TURN: Duration = Duration::from_millis(50);
+
+/// When one session sends: `--pace` and `--fps`, `--count` (with `--pace server`, frames sent
+/// in the run), the drain once the source ended or the count was reached, and `end_of_stream`
+/// (with `--config`) once every frame is settled. Pure: the clock is passed in.
+#[derive(Debug)]
+struct Pacer {
+    pace: Pace,
+    period: Duration,
+    next: Instant,
+    limit: u64,
+    drain: Duration,
+    drain_until: Option<Instant>,
+    eos: Eos,
+}
+
+impl Pacer {
+    fn new(args: &StreamArgs, pace: Pace, now: Instant) -> Pacer {
+        let fps = args.fps;
+        Pacer {
+            pace,
+            period: if fps > 0.0 && pace == Pace::Fps { Duration::from_secs_f64(1.0 / fps) } else { Duration::ZERO },
+            next: now,
+            limit: if pace == Pace::Server { args.count.unwrap_or(u64::MAX) } else { u64::MAX },
+            drain: Duration::from_secs_f64(args.drain_timeout.clamp(0.0, 86_400.0)),
+            drain_until: None,
+            eos: if args.config.is_some() { Eos::Due } else { Eos::Off },
+        }
+    }
+
+    /// What to do at `now`, with `in_flight` frames unanswered and `sent` sent in the run.
+    fn step(&mut self, now: Instant, in_flight: usize, sent: u64) -> Step {
+        if self.drain_until.is_none() && sent >= self.limit {
+            self.drain_until = Some(now + self.drain);
+        }
+        if let Some(until) = self.drain_until {
+            let settled = in_flight == 0;
+            if settled && self.eos == Eos::Due {
+                self.eos = Eos::Sent;
+                return Step::EndOfStream;
+            }
+            if (settled && self.eos != Eos::Sent) || now >= until {
+                return Step::Done;
+            }
+            return Step::Wait(until.saturating_duration_since(now).min(TURN));
+        }
+        match self.pace {
+            Pace::Fps if now < self.next => Step::Wait(self.next - now),
+            Pace::Server if in_flight > 0 => Step::Wait(TURN),
+            _ => Step::Send,
+        }
+    }
+
+    /// A frame went out at `now`.
+    fn sent(&mut self, now: Instant) {
+        // Behind schedule (slow source): restart the schedule instead of bursting.
+        self.next = if self.next + self.period < now { now + self.period } else { self.next + self.period };
+    }
+
+    /// The source ended: drain.
+    fn source_ended(&mut self, now: Instant) {
+        self.drain_until.get_or_insert(now + self.drain);
+    }
+
+    /// Draining: nothing more will be sent.
+    fn draining(&self) -> bool {
+        self.drain_until.is_some()
+    }
+}
+
 fn session_loop(
     args: &StreamArgs,
-    ws: &mut Ws,
+    link: &mut Link,
     feed: &Feed,
     pace: Pace,
     out: &Out<'_, '_>,
-    s: &mut Summary,
-    latencies: &mut VecDeque<f64>,
+    ledger: &mut Ledger,
 ) -> Result<SessionEnd, StreamError> {
-    let period =
-        if args.fps > 0.0 && pace == Pace::Fps { Duration::from_secs_f64(1.0 / args.fps) } else { Duration::ZERO };
-    // This session's frames not answered yet: index → send time (bounded by what the server
-    // holds: each frame sent gets one answer), and the next frame's index.
-    let mut in_flight: HashMap<u64, Instant> = HashMap::new();
-    let mut next_index = 0u64;
-    let mut next = Instant::now();
-    let mut drain_until: Option<Instant> = None;
+    let mut pacer = Pacer::new(args, pace, Instant::now());
     let mut source_error = None;
     let mut last_progress = Instant::now();
-    let limit = if pace == Pace::Server { args.count.unwrap_or(u64::MAX) } else { u64::MAX };
-    // With `--config`: `end_of_stream` goes out once every frame is settled, and the run ends
-    // with its answer.
-    let mut eos = if args.config.is_some() { Eos::Due } else { Eos::Off };
     let end = loop {
         let now = Instant::now();
-        let may_send = match pace {
-            Pace::Fps => now >= next,
-            Pace::Server => in_flight.is_empty(),
-        };
-        if drain_until.is_none() && s.sent >= limit {
-            drain_until = Some(now + Duration::from_secs_f64(args.drain_timeout));
-        }
-        if drain_until.is_none() && may_send {
-            match feed.take() {
-                Taken::Frame(frame) => {
-                    if let Err(e) = ws.send(Message::Binary(frame)) {
-                        break SessionEnd::Broken(e.to_string());
+        let in_flight = ledger.in_flight();
+        let step = pacer.step(now, in_flight, ledger.summary.sent);
+        let mut wait = match step {
+            Step::Done => break SessionEnd::Done,
+            Step::Wait(d) => d,
+            Step::EndOfStream => {
+                if let Err(f) = link.send(Message::text(r#"{"type":"end_of_stream"}"#)) {
+                    break SessionEnd::Dead(f);
+                }
+                TURN
+            }
+            Step::Send => {
+                // Nothing to read while nothing is in flight: sleep on the feed instead.
+                let idle = if in_flight == 0 { TURN } else { Duration::ZERO };
+                match feed.wait_take(idle) {
+                    Taken::Frame(frame) => {
+                        if let Err(f) = link.send(Message::Binary(frame)) {
+                            break SessionEnd::Dead(f);
+                        }
+                        ledger.sent(Instant::now());
+                        pacer.sent(now);
                     }
-                    in_flight.insert(next_index, Instant::now());
-                    next_index += 1;
-                    s.sent += 1;
-                    // Behind schedule (slow source): restart the schedule instead of bursting.
-                    next = if next + period < now { now + period } else { next + period };
-                    // No `continue`: read what came back before the next send, so a fast source
-                    // (`--fps 0`) never leaves the results unread and the server's write buffer
-                    // never fills.
-                }
-                Taken::Ended(r) => {
-                    if let Err(e) = r {
-                        source_error = Some(e);
+                    Taken::Ended(r) => {
+                        source_error = r.err();
+                        pacer.source_ended(now);
                     }
-                    drain_until = Some(now + Duration::from_secs_f64(args.drain_timeout));
+                    Taken::Empty => {}
                 }
-                Taken::Empty => {}
+                // Read what came back before the next send, so a fast source (`--fps 0`)
+                // never leaves the results unread and the server's write buffer never fills.
+                Duration::from_millis(if ledger.in_flight() > 0 { 5 } else { 1 })
             }
-        }
-        let settled = in_flight.is_empty();
-        if let Some(until) = drain_until {
-            if settled && eos == Eos::Due {
-                if let Err(e) = ws.send(Message::text(r#"{"type":"end_of_stream"}"#)) {
-                    break SessionEnd::Broken(e.to_string());
-                }
-                eos = Eos::Sent;
-            }
-            if (settled && eos != Eos::Sent) || now >= until {
-                break SessionEnd::Done;
-            }
-        }
-        let wait = match drain_until {
-            Some(until) => until.saturating_duration_since(now).min(Duration::from_millis(50)),
-            None if pace == Pace::Fps && now < next => next - now,
-            None if pace == Pace::Server && !settled => Duration::from_millis(50),
-            None => Duration::from_millis(2),
         };
-        set_timeout(ws, wait);
-        let text = match ws.read() {
-            Ok(Message::Text(t)) => t,
-            Ok(Message::Close(frame)) => {
-                let (code, reason) = frame.map_or((1005, String::new()), |f| (u16::from(f.code), f.reason.into()));
-                s.closed_by_server = Some((code, reason.clone()));
-                if drain_until.is_some() && settled {
+        if pacer.draining() {
+            wait = wait.min(TURN);
+        }
+        let text = match link.recv(wait, ledger.in_flight()) {
+            Ok(Incoming::Text(t)) => t,
+            Ok(Incoming::Nothing) => continue,
+            Ok(Incoming::Closed(code, reason)) => {
+                ledger.summary.closed_by_server = Some((code, reason.clone()));
+                if pacer.draining() && ledger.in_flight() == 0 {
                     break SessionEnd::Done;
                 }
                 break SessionEnd::Closed(code, reason);
             }
-            Ok(_) => continue,
-            Err(tungstenite::Error::Io(e))
-                if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) =>
-            {
-                continue
-            }
-            Err(tungstenite::Error::ConnectionClosed) => break SessionEnd::Broken("closed".into()),
-            Err(e) => break SessionEnd::Broken(e.to_string()),
+            Err(f) => break SessionEnd::Dead(f),
         };
-        let v: serde_json::Value = serde_json::from_str(&text).map_err(|_| StreamError::Protocol(text.to_string()))?;
-        // A result, a drop or a frame's error answers that frame.
-        let answered = match v["type"].as_str() {
-            Some("result" | "frame_dropped" | "error") => v["frame_index"].as_u64().and_then(|i| in_flight.remove(&i)),
-            _ => None,
-        };
-        let latency = answered.map_or(f64::NAN, |t| t.elapsed().as_secs_f64() * 1000.0);
-        let events = v["events"].as_array().map_or(&[][..], Vec::as_slice);
-        s.events += events.len() as u64;
-        match v["type"].as_str() {
-            Some("result") => {
-                s.results += 1;
-                if latencies.len() == MAX_LATENCIES {
-                    latencies.pop_front();
-                }
-                latencies.push_back(latency);
-            }
-            Some("frame_dropped") => s.dropped += 1,
-            Some("error") => s.errors += 1,
-            Some("slow_down") | Some("configured") => {}
-            Some("end_of_stream") => eos = Eos::Answered,
-            _ => return Err(StreamError::Protocol(text.to_string())),
+        let v: serde_json::Value = serde_json::from_str(&text).map_err(|_| StreamError::Protocol(text.clone()))?;
+        let reply = ledger.take(&v, Instant::now());
+        match &reply {
+            Reply::Unknown(kind) => note_unknown(out, ledger, kind),
+            Reply::EndOfStream => pacer.eos = Eos::Answered,
+            _ => {}
         }
-        out.json(&text);
-        if args.output == Output::Human {
-            match v["type"].as_str() {
-                Some("result") => out.human(&human_line(&v, latency)),
-                Some("error") => out.note(&format!("error: {text}")),
-                _ => {}
-            }
-            for e in events {
-                out.human(&event_line(e));
-            }
-            if v["type"] == "end_of_stream" {
-                out.human(&format!("end_of_stream zones {} lines {}", v["zones"], v["lines"]));
-            }
-            if last_progress.elapsed() >= Duration::from_millis(250) {
-                last_progress = Instant::now();
-                let mut line = s.clone();
-                line.skipped = feed.skipped();
-                eprint!("\r{}{}\x1b[K", out.prefix(), line.line());
-            }
+        if !matches!(reply, Reply::Unknown(_)) {
+            let latency = match reply {
+                Reply::Result(l) => Some(l),
+                _ => None,
+            };
+            out.message(&text, &v, latency);
         }
+        ledger.summary.skipped = feed.skipped();
+        out.progress(&mut last_progress, &ledger.summary);
     };
-    if !matches!(end, SessionEnd::Done) {
-        s.lost += in_flight.len() as u64;
-    }
-    if matches!(end, SessionEnd::Done) && s.closed_by_server.is_none() {
-        let _ = ws.close(None);
-        // Read until the server's close reply (or a short timeout), so the close is clean.
-        let until = Instant::now() + Duration::from_secs(2);
-        while Instant::now() < until {
-            set_timeout(ws, Duration::from_millis(100));
-            match ws.read() {
-                Ok(_) => {}
-                Err(tungstenite::Error::Io(e))
-                    if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
-                Err(_) => break,
-            }
-        }
+    if matches!(end, SessionEnd::Done) && ledger.summary.closed_by_server.is_none() {
+        link.close();
     }
     match source_error {
         Some(e) => Err(e.into()),
@@ -630,6 +663,19 @@ fn session_loop(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: StreamArgs,
+    }
+
+    fn args(extra: &[&str]) -> StreamArgs {
+        let mut argv = vec!["stream", "clip/"];
+        argv.extend_from_slice(extra);
+        Cli::parse_from(argv).args
+    }
 
     #[test]
     fn summary_ok_needs_every_frame_accounted_for() {
@@ -639,5 +685,40 @@ mod tests {
         assert!(!s.ok());
         let s = Summary { sent: 3, results: 2, ..Summary::default() };
         assert!(!s.ok());
+    }
+
+    #[test]
+    fn pace_fps_sends_on_schedule_and_catches_up_without_bursting() {
+        let t = Instant::now();
+        let ms = Duration::from_millis;
+        let mut p = Pacer::new(&args(&["--fps", "10"]), Pace::Fps, t);
+        assert_eq!(p.step(t, 0, 0), Step::Send);
+        p.sent(t);
+        assert_eq!(p.step(t + ms(40), 1, 1), Step::Wait(ms(60)), "the next frame is due at 100 ms");
+        assert_eq!(p.step(t + ms(100), 5, 1), Step::Send, "frames in flight do not hold --pace fps back");
+        // A source 500 ms late: one frame now, the next a period later (no burst of 5).
+        p.sent(t + ms(600));
+        assert_eq!(p.step(t + ms(650), 0, 2), Step::Wait(ms(50)));
+    }
+
+    #[test]
+    fn pace_server_keeps_one_frame_in_flight_and_count_drains_then_ends_the_stream() {
+        let t = Instant::now();
+        let mut p = Pacer::new(&args(&["--count", "2", "--config", "c.json"]), Pace::Server, t);
+        assert_eq!(p.step(t, 0, 0), Step::Send);
+        assert_eq!(p.step(t, 1, 1), Step::Wait(TURN), "one frame in flight");
+        assert_eq!(p.step(t, 0, 1), Step::Send);
+        // Count reached: drain until settled, then end_of_stream, then done once answered.
+        assert!(matches!(p.step(t, 1, 2), Step::Wait(_)));
+        assert!(p.draining());
+        assert_eq!(p.step(t, 0, 2), Step::EndOfStream);
+        assert!(matches!(p.step(t, 0, 2), Step::Wait(_)), "waits for the answer");
+        p.eos = Eos::Answered;
+        assert_eq!(p.step(t, 0, 2), Step::Done);
+        // The drain has a deadline: --drain-timeout.
+        let mut p = Pacer::new(&args(&["--drain-timeout", "1"]), Pace::Server, t);
+        p.source_ended(t);
+        assert!(matches!(p.step(t, 1, 0), Step::Wait(_)));
+        assert_eq!(p.step(t + Duration::from_secs(1), 1, 0), Step::Done, "unanswered frames are not waited for");
     }
 }

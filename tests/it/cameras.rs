@@ -8,240 +8,16 @@
 //! them they say so and pass, unless `FRAMEWIRE_REQUIRE_CAMERAS=1` (`.ci/run` sets it and
 //! installs them), which makes a missing tool a failure.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
 
+use crate::support::fakes::{figure, free_port, have, have_ffmpeg, stream, MjpegCamera};
 use crate::support::{config, fixture, scheduler, TestServer};
-
-/// Whether `tool` runs; a missing one fails the test under `FRAMEWIRE_REQUIRE_CAMERAS=1`.
-fn have(tool: &str, args: &[&str]) -> bool {
-    let ok =
-        Command::new(tool).args(args).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
-    let required = std::env::var_os("FRAMEWIRE_REQUIRE_CAMERAS").is_some_and(|v| v == "1");
-    assert!(ok || !required, "FRAMEWIRE_REQUIRE_CAMERAS=1 but `{tool}` does not run");
-    if !ok {
-        eprintln!("note: no {tool}: the camera test is skipped");
-    }
-    ok
-}
-
-fn have_ffmpeg() -> bool {
-    have("ffmpeg", &["-version"])
-}
 
 /// Debian's python (where python3-gi lives), or `FRAMEWIRE_GST_PYTHON`.
 fn gst_python() -> String {
     std::env::var("FRAMEWIRE_GST_PYTHON").unwrap_or_else(|_| "/usr/bin/python3".into())
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// An HTTP MJPEG camera on a port of its own: every client gets `frames` at `fps` (0: as fast
-/// as it can write), `total` of them then a clean end (with a `Content-Length`), or forever.
-struct MjpegCamera {
-    port: u16,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-    served: Arc<AtomicUsize>,
-}
-
-impl MjpegCamera {
-    fn start(port: u16, frame: Vec<u8>, fps: f64, total: Option<usize>) -> MjpegCamera {
-        let listener = bind_retrying(port);
-        listener.set_nonblocking(true).unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let stop = Arc::new(AtomicBool::new(false));
-        let served = Arc::new(AtomicUsize::new(0));
-        let (stop2, served2) = (Arc::clone(&stop), Arc::clone(&served));
-        let thread = std::thread::spawn(move || {
-            let mut clients = Vec::new();
-            while !stop2.load(Ordering::SeqCst) {
-                match listener.accept() {
-                    Ok((c, _)) => {
-                        let (stop, served, frame) = (Arc::clone(&stop2), Arc::clone(&served2), frame.clone());
-                        clients.push(std::thread::spawn(move || serve(c, &frame, fps, total, &stop, &served)));
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
-                }
-            }
-            for c in clients {
-                let _ = c.join();
-            }
-        });
-        MjpegCamera { port, stop, thread: Some(thread), served }
-    }
-
-    /// Frames written to clients so far.
-    fn served(&self) -> usize {
-        self.served.load(Ordering::SeqCst)
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/video.mjpg", self.port)
-    }
-
-    /// The camera goes away: its listener and every connection closed.
-    fn kill(mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-impl Drop for MjpegCamera {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-    }
-}
-
-fn bind_retrying(port: u16) -> TcpListener {
-    let t = Instant::now();
-    loop {
-        match TcpListener::bind(("127.0.0.1", port)) {
-            Ok(l) => return l,
-            Err(e) if t.elapsed() > Duration::from_secs(10) => panic!("bind {port}: {e}"),
-            Err(_) => std::thread::sleep(Duration::from_millis(50)),
-        }
-    }
-}
-
-fn serve(mut c: TcpStream, frame: &[u8], fps: f64, total: Option<usize>, stop: &AtomicBool, served: &AtomicUsize) {
-    let _ = c.set_read_timeout(Some(Duration::from_secs(5)));
-    let mut head = [0u8; 4096];
-    let _ = c.read(&mut head);
-    let part = |f: &[u8]| {
-        let mut p = format!("--frame\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n", f.len()).into_bytes();
-        p.extend_from_slice(f);
-        p.extend_from_slice(b"\r\n");
-        p
-    };
-    let one = part(frame);
-    let length = total.map_or(String::new(), |n| format!("Content-Length: {}\r\n", n * one.len()));
-    let head = format!("HTTP/1.0 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary=frame\r\n{length}\r\n");
-    if c.write_all(head.as_bytes()).is_err() {
-        return;
-    }
-    let mut sent = 0;
-    while !stop.load(Ordering::SeqCst) && total.is_none_or(|n| sent < n) {
-        if c.write_all(&one).is_err() {
-            return;
-        }
-        sent += 1;
-        served.fetch_add(1, Ordering::SeqCst);
-        if fps > 0.0 {
-            std::thread::sleep(Duration::from_secs_f64(1.0 / fps));
-        }
-    }
-    let _ = c.shutdown(std::net::Shutdown::Both);
-}
-
-/// `framewire stream ARGS` started, stdout and stderr collected by threads (stderr lines also
-/// counted as they come, so a test can wait for a note).
-struct Stream {
-    child: Child,
-    out: JoinHandle<Vec<String>>,
-    err: Arc<parking_lot::Mutex<Vec<String>>>,
-    err_thread: JoinHandle<()>,
-    results: Arc<AtomicUsize>,
-}
-
-fn stream(args: &[&str]) -> Stream {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_framewire"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .arg("stream")
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let results = Arc::new(AtomicUsize::new(0));
-    let (stdout, stderr) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
-    let counted = Arc::clone(&results);
-    let out = std::thread::spawn(move || {
-        let mut lines = Vec::new();
-        for l in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if l.contains(r#""type":"result""#) {
-                counted.fetch_add(1, Ordering::SeqCst);
-            }
-            lines.push(l);
-        }
-        lines
-    });
-    let err = Arc::new(parking_lot::Mutex::new(Vec::new()));
-    let e2 = Arc::clone(&err);
-    let err_thread = std::thread::spawn(move || {
-        // The progress line ends with \r, not \n: split on both.
-        let mut buf = Vec::new();
-        let mut r = BufReader::new(stderr);
-        let mut byte = [0u8; 1];
-        while r.read(&mut byte).is_ok_and(|n| n == 1) {
-            if byte[0] == b'\n' || byte[0] == b'\r' {
-                if !buf.is_empty() {
-                    e2.lock().push(String::from_utf8_lossy(&buf).into_owned());
-                }
-                buf.clear();
-            } else {
-                buf.push(byte[0]);
-            }
-        }
-        if !buf.is_empty() {
-            e2.lock().push(String::from_utf8_lossy(&buf).into_owned());
-        }
-    });
-    Stream { child, out, err, err_thread, results }
-}
-
-impl Stream {
-    fn wait_for(&self, what: &str, cond: impl Fn(&Stream) -> bool) {
-        let t = Instant::now();
-        while !cond(self) {
-            assert!(
-                t.elapsed() < Duration::from_secs(60),
-                "timed out waiting for {what}; stderr: {:?}",
-                self.err.lock()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn stderr_has(&self, s: &str) -> bool {
-        self.err.lock().iter().any(|l| l.contains(s))
-    }
-
-    /// Wait for the exit (at most a minute): success, stdout lines, stderr lines.
-    fn finish(mut self) -> (bool, Vec<String>, Vec<String>) {
-        let t = Instant::now();
-        let status = loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                break s;
-            }
-            if t.elapsed() > Duration::from_secs(60) {
-                let _ = self.child.kill();
-                panic!("framewire stream did not end; stderr: {:?}", self.err.lock());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        let out = self.out.join().unwrap();
-        let _ = self.err_thread.join();
-        let err = self.err.lock().clone();
-        (status.success(), out, err)
-    }
-}
-
-/// The summary line's `name N` figure.
-fn figure(err: &[String], name: &str) -> u64 {
-    let line = err.iter().rev().find(|l| l.starts_with("sent ") || l.contains("] sent ")).expect("a summary line");
-    let words: Vec<&str> = line.split_whitespace().collect();
-    words.iter().position(|w| *w == name).and_then(|i| words.get(i + 1)?.parse().ok()).unwrap_or(0)
 }
 
 #[test]
@@ -291,7 +67,7 @@ fn a_camera_killed_and_started_again_is_restarted_and_the_stream_resumes() {
     let cam = MjpegCamera::start(0, cat.clone(), 10.0, None);
     let (port, cam_url) = (cam.port, cam.url());
     let s = stream(&[&cam_url, "--count", "12", "--fps", "5", "--pipeline", "detect", "--url", &url]);
-    s.wait_for("3 results", |s| s.results.load(Ordering::SeqCst) >= 3);
+    s.wait_for("3 results", |s| s.results() >= 3);
     cam.kill();
     s.wait_for("the restart note", |s| s.stderr_has("restarting in 1 s"));
     let _cam = MjpegCamera::start(port, cat, 10.0, None);
@@ -328,7 +104,7 @@ fn a_server_stopped_and_started_again_gets_the_client_back_with_its_configuratio
         "--config",
         cfg.to_str().unwrap(),
     ]);
-    s.wait_for("3 results", |s| s.results.load(Ordering::SeqCst) >= 3);
+    s.wait_for("3 results", |s| s.results() >= 3);
     drop(server);
     s.wait_for("the reconnect note", |s| s.stderr_has("reconnecting in"));
     let mut cfg2 = config();

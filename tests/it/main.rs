@@ -5,6 +5,7 @@ mod analytics;
 mod cameras;
 mod cli;
 mod cv;
+mod faults;
 mod fuzz_replay;
 mod hostile;
 mod http;

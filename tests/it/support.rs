@@ -18,6 +18,8 @@ use tungstenite::{Message, WebSocket};
 
 use crate::protocol::Msg;
 
+pub mod fakes;
+
 /// The repository's `tests/fixtures/NAME`.
 pub fn fixture(name: &str) -> Vec<u8> {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
