@@ -17,6 +17,54 @@ use crate::logging::LogFormat;
 use crate::vision::detect::DetectorOptions;
 use crate::vision::jpeg::Limits;
 pub use crate::vision::jpeg::{DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_PIXELS, DEFAULT_MAX_SCANS, MAX_SIDE};
+
+/// `--mmap-threshold auto` with tract: 8 MiB. tract allocates each operator's output and
+/// scratch through the process's allocator, up to ~8 MiB at the common frame sizes: those must
+/// stay on glibc's heaps, where they are reused (at 4 MiB a `detect_ocr` frame took ~40 % longer).
+pub const MMAP_THRESHOLD_TRACT: usize = 8 << 20;
+/// `--mmap-threshold auto` with ONNX Runtime: 4 MiB. ONNX Runtime keeps its activations in its
+/// own arena, so only framewire's own frame buffers are concerned (speed within noise at 2, 4 and
+/// glibc's own; a flood left RSS +216 MiB at 8 MiB, +6 to +14 MiB at 4).
+pub const MMAP_THRESHOLD_ONNXRUNTIME: usize = 4 << 20;
+/// `--trim-threshold`'s default: 64 MiB (what glibc's own moving threshold reaches; a lower one
+/// hands back and faults in again the heap's top on every frame: tract's large frames took
+/// ~25 % longer at 128 KiB).
+pub const DEFAULT_TRIM_THRESHOLD: usize = 64 << 20;
+
+/// `--mmap-threshold`: where glibc's allocator draws the line between heap blocks and blocks of
+/// their own (see the flag).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MmapThreshold {
+    /// The engine's: [`MMAP_THRESHOLD_TRACT`] or [`MMAP_THRESHOLD_ONNXRUNTIME`].
+    Auto,
+    /// glibc's own, moving threshold (what framewire did before #29).
+    Glibc,
+    /// This many bytes.
+    Bytes(usize),
+}
+
+impl MmapThreshold {
+    /// The fixed threshold for `engine`, or `None` for glibc's own.
+    pub fn bytes(self, engine: EngineKind) -> Option<usize> {
+        match (self, engine) {
+            (MmapThreshold::Glibc, _) => None,
+            (MmapThreshold::Bytes(n), _) => Some(n),
+            (MmapThreshold::Auto, EngineKind::Tract) => Some(MMAP_THRESHOLD_TRACT),
+            (MmapThreshold::Auto, EngineKind::OnnxRuntime) => Some(MMAP_THRESHOLD_ONNXRUNTIME),
+        }
+    }
+}
+
+fn parse_mmap_threshold(v: &str) -> Result<MmapThreshold, String> {
+    match v {
+        "auto" => Ok(MmapThreshold::Auto),
+        "glibc" => Ok(MmapThreshold::Glibc),
+        n => match n.parse::<usize>() {
+            Ok(n) if (64 << 10..=32 << 20).contains(&n) => Ok(MmapThreshold::Bytes(n)),
+            _ => Err(format!("`{v}`: auto, glibc, or a number of bytes within [65536, 33554432]")),
+        },
+    }
+}
 use crate::vision::runtime::EngineKind;
 use crate::vision::track::TrackConfig;
 use crate::vision::PipelineKind;
@@ -186,6 +234,21 @@ pub struct ServeArgs {
     #[arg(long, env = "FRAMEWIRE_MAX_WRITE_BUFFER", default_value_t = 1024 * 1024)]
     pub max_write_buffer: usize,
 
+    /// Allocations of at least this many bytes (a large frame's message, its decoded picture,
+    /// the models' tensors at large sizes) get memory of their own from the system and give it
+    /// back when freed (glibc's `M_MMAP_THRESHOLD`, fixed). glibc's own threshold rises to the
+    /// largest block freed, so after one large frame the later ones came from heaps it never
+    /// returned (a flood of 6.4 MiB frames left RSS 120–330 MiB up). `auto` (default): 8 MiB
+    /// with tract, 4 MiB with ONNX Runtime; `glibc`: glibc's own; or a number of bytes.
+    #[arg(long, env = "FRAMEWIRE_MMAP_THRESHOLD", default_value = "auto", value_parser = parse_mmap_threshold)]
+    pub mmap_threshold: MmapThreshold,
+
+    /// With a fixed `--mmap-threshold`: free memory at the top of a heap is handed back once it
+    /// exceeds this many bytes (glibc's `M_TRIM_THRESHOLD`). Default 64 MiB (lower hands back
+    /// and faults in the same pages on every frame).
+    #[arg(long, env = "FRAMEWIRE_TRIM_THRESHOLD", default_value_t = DEFAULT_TRIM_THRESHOLD)]
+    pub trim_threshold: usize,
+
     /// Track objects across frames in sessions that do not choose with `?track=`: detections
     /// get a `track_id` (ByteTrack). Default `false`.
     #[arg(long, env = "FRAMEWIRE_TRACK", default_value_t = false, action = clap::ArgAction::Set)]
@@ -286,6 +349,10 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// See [`ServeArgs::max_write_buffer`].
     pub max_write_buffer: usize,
+    /// See [`ServeArgs::mmap_threshold`].
+    pub mmap_threshold: MmapThreshold,
+    /// See [`ServeArgs::trim_threshold`].
+    pub trim_threshold: usize,
     /// See [`ServeArgs::pipeline`].
     pub pipeline: PipelineKind,
     /// See [`ServeArgs::ocr_max_side`].
@@ -360,6 +427,9 @@ impl ServeArgs {
         if !(1..=10_000).contains(&self.max_control_rate) {
             return bad("max-control-rate", "must be between 1 and 10000 a second");
         }
+        if !(128 << 10..=1 << 30).contains(&self.trim_threshold) {
+            return bad("trim-threshold", "must be within [128 KiB, 1 GiB]");
+        }
         if self.max_write_buffer < 64 * 1024 {
             return bad("max-write-buffer", "must be at least 64 KiB");
         }
@@ -393,6 +463,8 @@ impl ServeArgs {
             on_invalid: self.on_invalid,
             shutdown_grace: seconds("shutdown-grace", self.shutdown_grace)?,
             max_write_buffer: self.max_write_buffer,
+            mmap_threshold: self.mmap_threshold,
+            trim_threshold: self.trim_threshold,
             pipeline: self.pipeline,
             ocr_max_side: self.ocr_max_side,
             ocr_max_lines: self.ocr_max_lines,
@@ -465,6 +537,19 @@ mod tests {
         assert_eq!(c.ocr_max_side, 960);
         assert!(c.scaled_decode);
         assert!(c.threads >= 1);
+    }
+
+    #[test]
+    fn the_mmap_threshold_is_the_engines_unless_given() {
+        let c = Config::defaults("127.0.0.1:0".parse().unwrap());
+        assert_eq!((c.mmap_threshold, c.trim_threshold), (MmapThreshold::Auto, 64 << 20));
+        assert_eq!(MmapThreshold::Auto.bytes(EngineKind::Tract), Some(8 << 20));
+        assert_eq!(MmapThreshold::Auto.bytes(EngineKind::OnnxRuntime), Some(4 << 20));
+        assert_eq!(MmapThreshold::Glibc.bytes(EngineKind::Tract), None);
+        assert_eq!(parse_mmap_threshold("2097152"), Ok(MmapThreshold::Bytes(2 << 20)));
+        for bad in ["0", "1024", "68719476736", "big"] {
+            assert!(parse_mmap_threshold(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -17,8 +17,9 @@
 //!   [`vision::runtime`] (the only place that knows which engine runs a network),
 //!   [`vision::parallel`] (a frame's [`vision::parallel::Width`]), [`vision::geometry`] and
 //!   [`vision::track`] (ByteTrack);
-//! - [`wake`]: eventfd wake-ups, the shutdown pipe and `poll(2)`, under server, session and
-//!   scheduler.
+//! - [`wake`]: eventfd wake-ups, the shutdown pipe and `poll(2)`, under server, session,
+//!   scheduler and the stream client's source; [`classes`] (a set of class ids) under vision and
+//!   the analytics; [`memory`] (how memory goes back to the system) under the server.
 //!
 //! Beside them: [`protocol`], the wire format, which converts vision's results into wire types
 //! (and is the only place that rounds) and parses the client's control messages; [`analytics`],
@@ -36,6 +37,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod logging;
+pub mod memory;
 pub mod metrics;
 pub mod protocol;
 pub mod scheduler;
@@ -49,7 +51,7 @@ use std::sync::Arc;
 use vision::detect::Detector;
 use vision::ocr::{detection, TextDetector, TextRecognizer};
 use vision::runtime::onnxruntime::OrtStartError;
-use vision::runtime::{EngineKind, LoadReport, ModelError, Runtime};
+use vision::runtime::{EngineKind, LoadReport, Loaded, ModelError, Runtime};
 
 /// Text detector input sizes prepared at start-up: a 640×480 frame, and 720p / 1080p frames
 /// shrunk to the default `--ocr-max-side` of 960. Other sizes are prepared on first use.
@@ -79,6 +81,8 @@ pub fn build_scheduler(config: &config::Config) -> Result<scheduler::Scheduler, 
             libc::mallopt(libc::M_ARENA_MAX, i32::try_from(cores).unwrap_or(i32::MAX));
         }
     }
+    // Frame-sized blocks as memory of their own, returned when freed (see `memory`).
+    memory::tune(config.mmap_threshold.bytes(config.engine), config.trim_threshold);
     let runtime = match config.engine {
         EngineKind::Tract => Runtime::tract(config.threads),
         EngineKind::OnnxRuntime => Runtime::onnxruntime(config.onnxruntime_lib.as_deref(), config.threads)?,

@@ -6,8 +6,8 @@
 //!   replies (overload behaviour: drops, latency trend, fairness across sessions);
 //! - `idle`: S sessions opened and held (memory per idle session, given the server's pid);
 //! - `flood`: `--count` cycles of connect → one frame (`--frame`, say a 6.4 MiB JPEG) → reset,
-//!   after 20 warm-up cycles: with `--pid`, the server's RSS before and after (memory a flood
-//!   of large frames leaves behind).
+//!   after 20 warm-up cycles of the same: with `--pid`, the server's RSS before and after
+//!   (memory a flood of large frames leaves behind).
 //!
 //! Frames come from a directory of JPEGs, cycled. Latency = send of frame N → its result.
 //! Every sent frame is accounted for: answered, reported dropped, reported invalid/failed, or
@@ -561,7 +561,9 @@ fn idle(args: &BenchArgs) -> Result<usize, BenchError> {
 const FLOOD_WARM_UP: usize = 20;
 
 /// `flood`: the server's RSS (KiB, with `--pid`) after the warm-up and after the flood, each
-/// read once the server has settled.
+/// read once the server has settled (2 s). Every cycle resets at once after sending, warm-up
+/// and flood alike (a client that vanishes mid-frame); whether the server got to decode a frame
+/// first is up to the race.
 fn flood(args: &BenchArgs, frame: &[u8]) -> Result<(Option<u64>, Option<u64>), BenchError> {
     let url = url(args);
     let cycle = || -> Result<(), BenchError> {

@@ -18,16 +18,19 @@
 //! nest.
 //!
 //! A frame whose session is gone (the client disconnected) leaves the queue count at once and is
-//! discarded, undecoded, when a worker reaches it ([`Scheduler::cancel`]).
+//! discarded, undecoded, when a worker reaches it ([`Scheduler::cancel`]). One already running
+//! finishes, and its worker then calls the server's hook ([`Scheduler::after_orphan`]: memory may
+//! go back to the system if no session is left, see `crate::memory`).
 
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender};
+use parking_lot::RwLock;
 
 use crate::vision::jpeg::JpegInfo;
 use crate::vision::parallel::{Gauge, Helpers, Width};
@@ -122,10 +125,23 @@ struct Work {
 }
 
 /// The shared frame workers and the processor they run.
+/// What a worker calls after finishing a frame whose session was gone, given the frames
+/// finished so far ([`Scheduler::after_orphan`]).
+pub type OrphanHook = Box<dyn Fn(u64) + Send + Sync>;
+
+/// What the workers count and call, shared with the scheduler.
+#[derive(Default)]
+struct Finished {
+    /// Frames finished since start-up (answered or not).
+    count: AtomicU64,
+    hook: RwLock<Option<OrphanHook>>,
+}
+
 pub struct Scheduler {
     tx: Option<Sender<Work>>,
     workers: Vec<JoinHandle<()>>,
     gauge: Arc<Gauge>,
+    finished: Arc<Finished>,
     /// What [`Scheduler::process_now`] runs under: a lone frame with the workers' helpers.
     lone: Arc<Gauge>,
     threads: usize,
@@ -150,15 +166,28 @@ impl Scheduler {
         let helpers = if threads > 1 { Some(Helpers::new(threads)?) } else { None };
         let gauge = Arc::new(Gauge::new(helpers.clone()));
         let lone = Arc::new(Gauge::lone(helpers));
+        let finished = Arc::new(Finished::default());
         let workers = (0..threads)
             .map(|i| {
                 let (rx, gauge, processor) = (rx.clone(), Arc::clone(&gauge), Arc::clone(&processor));
+                let finished = Arc::clone(&finished);
                 std::thread::Builder::new()
                     .name(format!("fw-frame-{i}"))
-                    .spawn(move || worker(rx, gauge, processor, threads))
+                    .spawn(move || worker(rx, gauge, processor, threads, &finished))
             })
             .collect::<io::Result<Vec<_>>>()?;
-        Ok(Scheduler { tx: Some(tx), workers, gauge, lone, threads, processor })
+        Ok(Scheduler { tx: Some(tx), workers, gauge, finished, lone, threads, processor })
+    }
+
+    /// Frames the workers finished since start-up (answered, or for a session gone meanwhile).
+    pub fn frames_finished(&self) -> u64 {
+        self.finished.count.load(Ordering::Acquire)
+    }
+
+    /// From now on, after a frame whose session was gone before it finished, its worker calls
+    /// `hook` with [`Scheduler::frames_finished`] (replacing any earlier hook).
+    pub fn after_orphan(&self, hook: OrphanHook) {
+        *self.finished.hook.write() = Some(hook);
     }
 
     /// Frame workers.
@@ -230,7 +259,7 @@ impl Drop for Scheduler {
 }
 
 /// A frame worker: take the oldest frame, run it as wide as the load allows, send it back.
-fn worker(rx: Receiver<Work>, gauge: Arc<Gauge>, processor: Arc<dyn Processor>, threads: usize) {
+fn worker(rx: Receiver<Work>, gauge: Arc<Gauge>, processor: Arc<dyn Processor>, threads: usize, finished: &Finished) {
     for Work { ticket, done, waker } in rx.iter() {
         let Some(job) = ticket.start() else {
             // Cancelled (its session is gone): already out of the queue count, bytes freed.
@@ -253,9 +282,12 @@ fn worker(rx: Receiver<Work>, gauge: Arc<Gauge>, processor: Arc<dyn Processor>, 
             finished: Instant::now(),
             outcome,
         };
-        // The session may be gone (client disconnected mid-inference): nothing to do then.
+        let count = finished.count.fetch_add(1, Ordering::AcqRel) + 1;
+        // The session may be gone (client disconnected mid-inference): no one to answer then.
         if done.send(d).is_ok() {
             waker.wake();
+        } else if let Some(hook) = finished.hook.read().as_ref() {
+            hook(count);
         }
     }
 }

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use tungstenite::protocol::WebSocketConfig;
 
 use crate::config::{Config, ADMIN_CONNECTIONS};
+use crate::memory::Release;
 use crate::metrics::Metrics;
 use crate::protocol::options::Settings;
 use crate::scheduler::Scheduler;
@@ -50,6 +51,7 @@ pub struct ServerHandle {
     shutdown: Arc<Shutdown>,
     registry: Arc<Registry>,
     scheduler: SchedulerCell,
+    release: Arc<Release>,
 }
 
 impl ServerHandle {
@@ -81,6 +83,7 @@ impl ServerHandle {
     /// [`Server::bind_starting`]: from now on it admits sessions and `/healthz` says 200. A
     /// second one is refused (returned).
     pub fn set_scheduler(&self, scheduler: Arc<Scheduler>) -> Result<(), Arc<Scheduler>> {
+        install_release(&scheduler, &self.registry, &self.release);
         self.scheduler.set(scheduler)
     }
 }
@@ -92,6 +95,8 @@ pub(crate) struct Shared {
     pub(crate) scheduler: SchedulerCell,
     pub(crate) shutdown: Arc<Shutdown>,
     pub(crate) metrics: Arc<Metrics>,
+    /// Memory back to the system when the last session ends.
+    pub(crate) release: Arc<Release>,
 }
 
 impl Shared {
@@ -127,6 +132,7 @@ impl Server {
     /// Bind `config.listen` and prepare the shared state, with the scheduler ready.
     pub fn bind(config: Config, scheduler: Arc<Scheduler>) -> io::Result<Server> {
         let server = Server::bind_starting(config)?;
+        install_release(&scheduler, &server.registry, &server.ctx.release);
         let _ = server.ctx.scheduler.set(scheduler);
         Ok(server)
     }
@@ -147,6 +153,7 @@ impl Server {
             scheduler: Arc::default(),
             shutdown: Arc::new(Shutdown::new()?),
             metrics: Arc::new(Metrics::new()),
+            release: Arc::default(),
         };
         Ok(Server { listener, admin, ctx, registry: Arc::default() })
     }
@@ -159,6 +166,7 @@ impl Server {
             shutdown: Arc::clone(&self.ctx.shutdown),
             registry: Arc::clone(&self.registry),
             scheduler: Arc::clone(&self.ctx.scheduler),
+            release: Arc::clone(&self.ctx.release),
         })
     }
 
@@ -393,5 +401,23 @@ fn connection(tcp: TcpStream, peer: SocketAddr, port: Port, id: uuid::Uuid, ctx:
     // Out of the list and its permit released in one step when this guard drops, whatever path
     // the thread takes (a panic too): /sessions, /healthz and admission agree.
     let _listed = registry.list(Arc::clone(&state), permit);
+    let frames = Arc::clone(&session_ctx.scheduler);
     Session::new(ws, session_ctx, state, waker).with_settings(settings).run();
+    // The last session (this one, still admitted: a shutdown waits for it) hands the free memory
+    // back before it leaves.
+    release_if_alone(&registry, &ctx.release, frames.frames_finished(), 1);
+}
+
+/// No session left but `us` (the last one is ending, or the frame a gone session left running
+/// just finished): the free memory the frames used goes back to the system (`crate::memory`).
+fn release_if_alone(registry: &Registry, release: &Release, frames_finished: u64, us: usize) {
+    if registry.admitted() == us && release.last_session_ended(frames_finished) {
+        log::debug!("no session left: free memory handed back to the system");
+    }
+}
+
+/// After a frame whose session was gone, the scheduler's worker checks too.
+fn install_release(scheduler: &Scheduler, registry: &Arc<Registry>, release: &Arc<Release>) {
+    let (registry, release) = (Arc::clone(registry), Arc::clone(release));
+    scheduler.after_orphan(Box::new(move |finished| release_if_alone(&registry, &release, finished, 0)));
 }

@@ -31,7 +31,7 @@ use image::RgbImage;
 use jpeg::{FrameError, JpegInfo};
 use ocr::{detection, recognition, TextDetector, TextQuad, TextRecognizer};
 use parallel::Width;
-use runtime::ModelError;
+use runtime::{Loaded, ModelError};
 
 /// The per-frame pipelines a session can ask for with `?pipeline=`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -53,11 +53,13 @@ fn serve(extra: &[&str]) -> (KillOnDrop, Vec<String>, Lines, String) {
 
 /// [`serve`] from a prepared command (a limit set, say); one frame worker unless `extra` says.
 fn serve_with(mut cmd: Command, extra: &[&str]) -> (KillOnDrop, Vec<String>, Lines, String) {
+    if !cmd.get_envs().any(|(k, _)| k == "RUST_LOG") {
+        cmd.env("RUST_LOG", "info");
+    }
     let child = cmd
         .args(["serve", "--listen", "127.0.0.1:0"])
         .args(if extra.contains(&"--threads") { &[][..] } else { &["--threads", "1"][..] })
         .args(extra)
-        .env("RUST_LOG", "info")
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -538,4 +540,43 @@ fn a_server_out_of_descriptors_after_the_accept_refuses_the_upgrade_with_503() {
     let _hello = ws.read().unwrap();
     let Message::Text(t) = ws.read().unwrap() else { panic!() };
     assert!(t.contains("\"type\":\"result\""), "{t}");
+}
+
+/// #29.7: when the last session ends after a frame was processed, the server hands the free
+/// memory back (the log says so at debug level); a session that processed nothing does not.
+#[test]
+fn the_last_session_to_leave_hands_the_free_memory_back() {
+    let mut cmd = bin();
+    cmd.env("RUST_LOG", "framewire=debug");
+    let (_child, _log, rest, url) = serve_with(cmd, &["--pipeline", "detect"]);
+    let said = |rest: &Lines| {
+        let t = std::time::Instant::now();
+        while t.elapsed() < std::time::Duration::from_secs(20) {
+            if let Ok(l) = rest.recv_timeout(std::time::Duration::from_millis(200)) {
+                if l.contains("no session left: free memory handed back to the system") {
+                    return true;
+                }
+            }
+        }
+        false
+    };
+    let (mut ws, _) = tungstenite::connect(&url).unwrap();
+    let _hello = ws.read().unwrap();
+    ws.send(Message::Binary(fixture("photo_cat_640x480.jpg"))).unwrap();
+    let Message::Text(t) = ws.read().unwrap() else { panic!() };
+    assert!(t.contains("\"type\":\"result\""), "{t}");
+    ws.close(None).unwrap();
+    let _ = ws.read();
+    assert!(said(&rest), "the last session's end handed the memory back");
+    // A session that processed no frame: nothing to hand back.
+    let (mut ws, _) = tungstenite::connect(&url).unwrap();
+    let _hello = ws.read().unwrap();
+    ws.close(None).unwrap();
+    let _ = ws.read();
+    let t = std::time::Instant::now();
+    while t.elapsed() < std::time::Duration::from_secs(2) {
+        if let Ok(l) = rest.recv_timeout(std::time::Duration::from_millis(100)) {
+            assert!(!l.contains("free memory handed back"), "nothing processed since: {l}");
+        }
+    }
 }

@@ -17,7 +17,7 @@ use crate::classes::ClassSet;
 use crate::vision::analysis::{Detection, DetectorInfo};
 use crate::vision::image::RgbImage;
 use crate::vision::parallel::Width;
-use crate::vision::runtime::{read_lines, run_err, LoadReport, Model, ModelError, Runtime, WidthChoice};
+use crate::vision::runtime::{impl_loaded, read_lines, run_err, LoadReport, Model, ModelError, Runtime};
 
 pub mod nms;
 pub mod preprocess;
@@ -201,17 +201,6 @@ impl Detector {
         self.max_detections
     }
 
-    /// Plans its engine built for it so far.
-    pub fn plans_built(&self) -> u64 {
-        self.model.plans_built()
-    }
-
-    /// Time a run on its start-up input narrow and with `cores` cores; from now on it runs wide
-    /// only where that was faster (see [`crate::vision::runtime::width`]).
-    pub fn choose_width(&self, cores: usize) -> Result<Option<WidthChoice>, ModelError> {
-        self.model.choose_width(&self.report.input_shape, cores)
-    }
-
     /// What `session_started` says about this detector.
     pub fn info(&self) -> DetectorInfo {
         DetectorInfo {
@@ -220,11 +209,6 @@ impl Detector {
             classes: self.labels.clone(),
             max_detections: self.max_detections,
         }
-    }
-
-    /// What was loaded and how long it took.
-    pub fn report(&self) -> &LoadReport {
-        &self.report
     }
 
     /// The largest DCT-domain downscale (1, 2, 4 or 8, for [`crate::vision::jpeg::decode_rgb`])
@@ -369,6 +353,8 @@ fn decode_scale_for(stretch: bool, input: (usize, usize), frame: (usize, usize))
         })
         .unwrap_or(1)
 }
+
+impl_loaded!(Detector);
 
 #[cfg(test)]
 mod tests {

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use crate::vision::detect::tensor;
 use crate::vision::parallel::Width;
-use crate::vision::runtime::{read_lines, LoadReport, Model, ModelError, Runtime, WidthChoice};
+use crate::vision::runtime::{impl_loaded, read_lines, LoadReport, Model, ModelError, Runtime};
 
 pub mod detection;
 pub mod recognition;
@@ -77,22 +77,6 @@ impl TextDetector {
         let input_shape = sizes.first().map_or(vec![], |&(w, h)| vec![1, 3, h, w]);
         let report = LoadReport { path, input_shape, load_time: started.elapsed(), family: "ppocr-det" };
         Ok(TextDetector { model, snap, exact_left: AtomicUsize::new(MAX_EXACT_PLANS), report })
-    }
-
-    /// What was loaded and how long it took.
-    pub fn report(&self) -> &LoadReport {
-        &self.report
-    }
-
-    /// Plans its engine built for it so far.
-    pub fn plans_built(&self) -> u64 {
-        self.model.plans_built()
-    }
-
-    /// Time a run on its start-up input narrow and with `cores` cores; from now on it runs wide
-    /// only where that was faster (see [`crate::vision::runtime::width`]).
-    pub fn choose_width(&self, cores: usize) -> Result<Option<WidthChoice>, ModelError> {
-        self.model.choose_width(&self.report.input_shape, cores)
     }
 
     /// At most `n` exact-size plans from now on (tests; the server's is [`MAX_EXACT_PLANS`]).
@@ -196,22 +180,6 @@ impl TextRecognizer {
         Ok(TextRecognizer { model, batch, dict, report })
     }
 
-    /// What was loaded and how long it took.
-    pub fn report(&self) -> &LoadReport {
-        &self.report
-    }
-
-    /// Plans its engine built for it so far.
-    pub fn plans_built(&self) -> u64 {
-        self.model.plans_built()
-    }
-
-    /// Time a run on its start-up input narrow and with `cores` cores; from now on it runs wide
-    /// only where that was faster (see [`crate::vision::runtime::width`]).
-    pub fn choose_width(&self, cores: usize) -> Result<Option<WidthChoice>, ModelError> {
-        self.model.choose_width(&self.report.input_shape, cores)
-    }
-
     /// The dictionary (index 0 of the model's classes is the CTC blank, not in here).
     pub fn dict(&self) -> &[String] {
         &self.dict
@@ -235,9 +203,12 @@ impl TextRecognizer {
     }
 }
 
+impl_loaded!(TextDetector, TextRecognizer);
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::vision::runtime::Loaded;
 
     #[test]
     fn sizes_snap_up_to_a_small_fixed_set() {

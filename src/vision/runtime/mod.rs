@@ -185,6 +185,44 @@ pub struct LoadReport {
     pub family: &'static str,
 }
 
+/// A model of the pipeline as loaded (the detector, the text detector, the recognizer): what
+/// start-up and `/metrics` ask of each, answered once here.
+pub trait Loaded {
+    /// The model.
+    fn model(&self) -> &dyn Model;
+
+    /// What was loaded and how long it took.
+    fn report(&self) -> &LoadReport;
+
+    /// Plans its engine built for it so far.
+    fn plans_built(&self) -> u64 {
+        self.model().plans_built()
+    }
+
+    /// Time a run on its start-up input narrow and with `cores` cores; from now on it runs wide
+    /// only where that was faster (see [`width`]).
+    fn choose_width(&self, cores: usize) -> Result<Option<WidthChoice>, ModelError> {
+        self.model().choose_width(&self.report().input_shape, cores)
+    }
+}
+
+/// [`Loaded`] for pipeline types that hold their `model: Box<dyn Model>` and `report:
+/// LoadReport` as fields.
+macro_rules! impl_loaded {
+    ($($t:ty),+) => {$(
+        impl $crate::vision::runtime::Loaded for $t {
+            fn model(&self) -> &dyn $crate::vision::runtime::Model {
+                &*self.model
+            }
+
+            fn report(&self) -> &$crate::vision::runtime::LoadReport {
+                &self.report
+            }
+        }
+    )+};
+}
+pub(crate) use impl_loaded;
+
 /// Read a names file: one label a line.
 pub(crate) fn read_lines(path: &Path) -> Result<Vec<String>, ModelError> {
     let text = std::fs::read_to_string(path).map_err(|_| ModelError::Missing(path.to_path_buf()))?;

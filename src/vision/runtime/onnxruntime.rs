@@ -16,8 +16,10 @@
 //! runs the rest itself (ONNX Runtime revokes the pieces no pool thread has started, so a run never
 //! waits for a busy pool). Spinning is off everywhere: an idle intra-op thread that spins burns the
 //! core the next model needs. Memory: the sessions keep ONNX Runtime's default CPU arena (turning
-//! it off cost ~10 % throughput here and did not lower the peak); see docs/PERFORMANCE.md for the
-//! RSS figures.
+//! it off cost ~10 % throughput in #19 and ~40 % in #29, with glibc's allocator then under
+//! every activation), but not its memory patterns (planned and kept per input shape: ~50 MiB
+//! with the text detector's varying sizes, and measured no faster); see docs/PERFORMANCE.md for
+//! the RSS figures.
 
 use std::ffi::{c_char, CString};
 use std::path::{Path, PathBuf};
@@ -114,6 +116,10 @@ impl OrtEngine {
             .with_intra_op_spinning(false)
             .map_err(|e| err(&e))?
             .with_inter_op_spinning(false)
+            .map_err(|e| err(&e))?
+            // Memory patterns are planned per input shape and kept: with the text detector's
+            // varying sizes they cost ~50 MiB of RSS and measured no faster (#29.7).
+            .with_memory_pattern(false)
             .map_err(|e| err(&e))?
             .commit_from_file(path)
             .map_err(|e| err(&e))
