@@ -172,8 +172,15 @@ fn probe_ffmpeg_major(program: &Path) -> Option<u32> {
 /// ffmpeg's arguments for `input`; `major` is ffmpeg's major version when known (the RTSP
 /// timeout's flag changed name in 5: before it, `-timeout` meant "listen").
 pub fn ffmpeg_args(kind: &SourceKind, o: &FfmpegOptions, major: Option<u32>) -> Vec<String> {
-    let SourceKind::Ffmpeg { input, rtsp, device, .. } = kind else { return Vec::new() };
+    let SourceKind::Ffmpeg { input, live, rtsp, device } = kind else { return Vec::new() };
     let mut a: Vec<String> = ["-hide_banner", "-nostdin", "-loglevel", "error"].map(String::from).to_vec();
+    if *live && o.fps > 0.0 {
+        // For `fps=`, a live source's frames are stamped with their arrival time: an HTTP MJPEG
+        // camera's carry none (ffmpeg then assumes 25 fps, and `fps=5` of a 10 fps camera gave
+        // 2). With `--fps 0` every frame passes as it comes (two arrivals in one clock tick
+        // would otherwise make equal stamps, which the encoder refuses).
+        a.extend(["-use_wallclock_as_timestamps".into(), "1".into()]);
+    }
     // A second longer than the watchdog's, so the watchdog (which says why) comes first.
     let micros = (o.stall + Duration::from_secs(1)).as_micros().to_string();
     let lower = input.to_ascii_lowercase();
@@ -632,7 +639,7 @@ fn ffmpeg(spec: &SourceSpec, feed: &Feed) -> Result<(), SourceError> {
             backoff.delivered();
             if restarted {
                 restarted = false;
-                eprintln!("framewire stream: {}source {input} is back", spec.prefix);
+                eprintln!("\r\x1b[Kframewire stream: {}source {input} is back", spec.prefix);
             }
         });
         let stalled = Instant::now() >= deadline.get();
@@ -664,7 +671,7 @@ fn ffmpeg(spec: &SourceSpec, feed: &Feed) -> Result<(), SourceError> {
         match backoff.failed() {
             Some(wait) => {
                 eprintln!(
-                    "framewire stream: {}source {input}: {why}; restarting in {} s (attempt {})",
+                    "\r\x1b[Kframewire stream: {}source {input}: {why}; restarting in {} s (attempt {})",
                     spec.prefix,
                     wait.as_secs(),
                     backoff.failures()
@@ -717,8 +724,8 @@ mod tests {
         let a = ffmpeg_args(&SourceKind::of("rtsp://cam/1"), &opts(), Some(5)).join(" ");
         assert_eq!(
             a,
-            "-hide_banner -nostdin -loglevel error -rtsp_transport tcp -timeout 11000000 -i rtsp://cam/1 -an \
-             -vf fps=5,scale=640:360 -q:v 5 -f mjpeg -"
+            "-hide_banner -nostdin -loglevel error -use_wallclock_as_timestamps 1 -rtsp_transport tcp \
+             -timeout 11000000 -i rtsp://cam/1 -an -vf fps=5,scale=640:360 -q:v 5 -f mjpeg -"
         );
         let o = FfmpegOptions { fps: 0.0, size: None, ..opts() };
         let a = ffmpeg_args(&SourceKind::of("/dev/video2"), &o, Some(6)).join(" ");
@@ -733,7 +740,7 @@ mod tests {
         // Before ffmpeg 5, RTSP's `-timeout` meant "listen": its socket timeout was -stimeout.
         assert!(args("rtsp://cam/1", Some(4)).contains("-stimeout 11000000 -i"));
         assert!(args("rtsps://cam/1", None).contains("-timeout 11000000 -i"));
-        assert!(!args("clip.mp4", Some(6)).contains("timeout"), "a file needs none");
+        assert!(!args("clip.mp4", Some(6)).contains("timeout"), "a file needs none, and keeps its own timestamps");
         for (text, major) in [
             ("ffmpeg version 5.1.6-0+deb12u1 Copyright (c) 2000-2024", Some(5)),
             ("ffmpeg version n7.0.2 Copyright", Some(7)),

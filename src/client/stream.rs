@@ -359,6 +359,15 @@ fn run_source(args: &StreamArgs, input: &str, config: Option<&str>, out: &Out<'_
     Ok(s)
 }
 
+/// A 503's `Retry-After` (a server starting, full or draining says when to come back), at
+/// least 1 s: the backoff's wait is cut to it.
+fn retry_after(e: &StreamError) -> Option<Duration> {
+    let StreamError::Connect(ConnectError::Ws(e)) = e else { return None };
+    let tungstenite::Error::Http(response) = e.as_ref() else { return None };
+    let secs: u64 = response.headers().get("retry-after")?.to_str().ok()?.trim().parse().ok()?;
+    Some(Duration::from_secs(secs.max(1)))
+}
+
 /// Count a dead link or a failed connection in the summary's fault counters.
 fn count_fault(s: &mut Summary, e: &StreamError) {
     match e {
@@ -405,7 +414,7 @@ fn sessions(
             Err(e @ StreamError::Refused(_)) => return Err(e),
             Err(e) => {
                 count_fault(&mut ledger.summary, &e);
-                match backoff.failed() {
+                match backoff.failed().map(|wait| retry_after(&e).map_or(wait, |r| r.min(wait))) {
                     Some(wait) => {
                         out.note(&format!("cannot reach {url} ({e}); retrying in {} s", wait.as_secs()));
                         std::thread::sleep(wait);
@@ -675,6 +684,23 @@ mod tests {
         let mut argv = vec!["stream", "clip/"];
         argv.extend_from_slice(extra);
         Cli::parse_from(argv).args
+    }
+
+    #[test]
+    fn a_503_says_when_to_come_back() {
+        let http = |status: u16, retry: Option<&str>| {
+            let mut r = tungstenite::http::Response::builder().status(status);
+            if let Some(v) = retry {
+                r = r.header("Retry-After", v);
+            }
+            let e = tungstenite::Error::Http(r.body(None).unwrap());
+            StreamError::Connect(ConnectError::Ws(Box::new(e)))
+        };
+        assert_eq!(retry_after(&http(503, Some("1"))), Some(Duration::from_secs(1)));
+        assert_eq!(retry_after(&http(503, Some("0"))), Some(Duration::from_secs(1)), "at least 1 s");
+        assert_eq!(retry_after(&http(503, None)), None);
+        assert_eq!(retry_after(&http(503, Some("soon"))), None);
+        assert_eq!(retry_after(&StreamError::Protocol("x".into())), None);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 
-use crate::support::fakes::{figure, free_port, have, have_ffmpeg, stream, MjpegCamera};
+use crate::support::fakes::{figure, free_port, have, have_ffmpeg, stream, stream_camera, MjpegCamera};
 use crate::support::{config, fixture, scheduler, TestServer};
 
 /// Debian's python (where python3-gi lives), or `FRAMEWIRE_GST_PYTHON`.
@@ -66,7 +66,7 @@ fn a_camera_killed_and_started_again_is_restarted_and_the_stream_resumes() {
     let cat = fixture("photo_cat_640x480.jpg");
     let cam = MjpegCamera::start(0, cat.clone(), 10.0, None);
     let (port, cam_url) = (cam.port, cam.url());
-    let s = stream(&[&cam_url, "--count", "12", "--fps", "5", "--pipeline", "detect", "--url", &url]);
+    let s = stream_camera(&cam, &url, 12, &[]);
     s.wait_for("3 results", |s| s.results() >= 3);
     cam.kill();
     s.wait_for("the restart note", |s| s.stderr_has("restarting in 1 s"));

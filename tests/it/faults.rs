@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use tungstenite::Message;
 
-use crate::support::fakes::{figure, have_ffmpeg, stream, stream_with_stdin, MjpegCamera, Proxy};
+use crate::support::fakes::{figure, have_ffmpeg, stream, stream_camera, stream_with_stdin, MjpegCamera, Proxy};
 use crate::support::{fixture, TestServer};
 
 fn count(out: &[String], kind: &str) -> usize {
@@ -35,7 +35,7 @@ fn a_server_that_takes_the_connection_and_never_answers_the_upgrade_is_tried_aga
     proxy.go_silent();
     let cam = MjpegCamera::start(0, fixture("photo_cat_640x480.jpg"), 10.0, None);
     let url = proxy.url();
-    let s = stream(&[&cam.url(), "--count", "3", "--pipeline", "detect", "--url", &url, "--handshake-timeout", "1"]);
+    let s = stream_camera(&cam, &url, 3, &["--handshake-timeout", "1"]);
     s.wait_for("the handshake timeout", |s| s.stderr_has("no answer to the upgrade within 1 s); retrying in 1 s"));
     proxy.speak();
     let (ok, out, err) = s.finish();
@@ -55,19 +55,7 @@ fn a_link_that_goes_silent_with_a_frame_in_flight_is_dropped_and_connected_again
     let proxy = Proxy::start(server.handle.local_addr());
     let cam = MjpegCamera::start(0, fixture("photo_cat_640x480.jpg"), 10.0, None);
     let url = proxy.url();
-    let s = stream(&[
-        &cam.url(),
-        "--count",
-        "8",
-        "--fps",
-        "5",
-        "--pipeline",
-        "detect",
-        "--url",
-        &url,
-        "--answer-timeout",
-        "2",
-    ]);
+    let s = stream_camera(&cam, &url, 8, &["--answer-timeout", "2"]);
     s.wait_for("3 results", |s| s.results() >= 3);
     // The proxy keeps both sockets open and forwards nothing: no reset, no close, nothing.
     proxy.go_silent();
@@ -128,19 +116,7 @@ fn a_camera_that_freezes_its_connection_is_restarted_by_the_watchdog() {
     let server = TestServer::start();
     let url = server.url("/ws/video/stream");
     let cam = MjpegCamera::start(0, fixture("photo_cat_640x480.jpg"), 10.0, None);
-    let s = stream(&[
-        &cam.url(),
-        "--count",
-        "8",
-        "--fps",
-        "5",
-        "--pipeline",
-        "detect",
-        "--url",
-        &url,
-        "--stall-timeout",
-        "2",
-    ]);
+    let s = stream_camera(&cam, &url, 8, &["--stall-timeout", "2"]);
     s.wait_for("3 results", |s| s.results() >= 3);
     // The camera keeps its connection and sends nothing more (ffmpeg would wait forever).
     cam.freeze();
@@ -167,19 +143,7 @@ fn a_camera_that_writes_endless_garbage_is_restarted_until_it_sends_frames() {
     let url = server.url("/ws/video/stream");
     // The first connection gets random bytes forever; the next ones, frames.
     let cam = MjpegCamera::start_with_garbage(0, fixture("photo_cat_640x480.jpg"), 10.0, None, 1);
-    let s = stream(&[
-        &cam.url(),
-        "--count",
-        "3",
-        "--fps",
-        "5",
-        "--pipeline",
-        "detect",
-        "--url",
-        &url,
-        "--stall-timeout",
-        "2",
-    ]);
+    let s = stream_camera(&cam, &url, 3, &["--stall-timeout", "2"]);
     let (ok, _, err) = s.finish();
     assert!(ok, "{err:?}");
     assert!(err.iter().any(|l| l.contains("restarting in 1 s (attempt 1)")), "{err:?}");

@@ -329,6 +329,15 @@ pub fn stream(args: &[&str]) -> Stream {
     stream_with_stdin(args, Stdio::null()).0
 }
 
+/// `framewire stream` of `cam` to the server at `url`: `count` frames at 5 fps, `detect`, and
+/// the `extra` flags.
+pub fn stream_camera(cam: &MjpegCamera, url: &str, count: u32, extra: &[&str]) -> Stream {
+    let (cam, count) = (cam.url(), count.to_string());
+    let mut args = vec![cam.as_str(), "--count", &count, "--fps", "5", "--pipeline", "detect", "--url", url];
+    args.extend_from_slice(extra);
+    stream(&args)
+}
+
 /// [`stream`] with its standard input from `stdin` (the pipe's write end is returned for
 /// `Stdio::piped()`).
 pub fn stream_with_stdin(args: &[&str], stdin: Stdio) -> (Stream, Option<std::process::ChildStdin>) {
