@@ -3,8 +3,9 @@
 //! ([`mjpeg`]) and what both share ([`common`]: connecting under deadlines, frame directories,
 //! percentiles). `stream`'s parts: its sources ([`source`]: JPEG files, stdin, and cameras and
 //! videos through ffmpeg, with a stall watchdog), its retry policy ([`backoff`]), its socket
-//! under deadlines ([`link`]), its accounting of what came back ([`ledger`]) and its printing
-//! (`output`).
+//! under deadlines ([`link`]), its pacing ([`pacer`]), its watched reads and bounded
+//! tail ([`reading`]), its accounting of what came back
+//! ([`ledger`]) and its printing (`output`).
 
 pub mod backoff;
 pub mod bench;
@@ -13,5 +14,7 @@ pub mod ledger;
 pub mod link;
 pub mod mjpeg;
 mod output;
+pub mod pacer;
+pub mod reading;
 pub mod source;
 pub mod stream;

@@ -35,7 +35,7 @@
 //! client connects again with the backoff; each is a line on stderr and a counter in the
 //! summary. A message of a `type` this client does not know is skipped (one note, counted).
 //!
-//! The parts: [`Pacer`] decides when to send, [`super::link::Link`] does the socket I/O under
+//! The parts: [`super::pacer`] decides when to send, [`super::link::Link`] does the socket I/O under
 //! its deadlines, [`super::ledger::Ledger`] reads and accounts for each server message, and
 //! [`super::output`] prints. One thread talks to each socket (a blocking tungstenite socket
 //! cannot be shared between a reader and a writer thread). A second thread reads the source
@@ -56,20 +56,12 @@ use super::link::{Incoming, Link, LinkFault};
 use super::output::Out;
 pub use super::output::Output;
 pub use super::output::{Report, Summary};
+pub use super::pacer::Pace;
+use super::pacer::{Eos, Pacer, Step, TURN};
 use super::source::{self, stall_timeout, Feed, FfmpegOptions, SourceError, SourceKind, SourceSpec, Taken};
 use crate::protocol::control::MAX_CONTROL_BYTES;
 use crate::protocol::PipelineKind;
 
-/// When `framewire stream` sends the next frame.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Pace {
-    /// At most one frame in flight; the newest frame when the answer comes (older ones are
-    /// dropped here). The default for cameras (URLs and devices).
-    Server,
-    /// At `--fps`, whatever the server does (it drops what it cannot take). The default for
-    /// files, directories and stdin.
-    Fps,
-}
 /// `framewire stream` flags.
 #[derive(Debug, Clone, clap::Args)]
 pub struct StreamArgs {
@@ -485,103 +477,6 @@ fn sessions(
     Ok(s)
 }
 
-/// Where `end_of_stream` stands in a `--config` run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Eos {
-    /// No `--config`: not sent.
-    Off,
-    /// To send once every frame is settled.
-    Due,
-    /// Sent; waiting for the answer.
-    Sent,
-    /// Answered.
-    Answered,
-}
-
-/// What a session does next.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Step {
-    /// Send the next frame, if the source has one.
-    Send,
-    /// Send `end_of_stream`.
-    EndOfStream,
-    /// Nothing to send: read for at most this long.
-    Wait(Duration),
-    /// The session is done.
-    Done,
-}
-
-/// Longest read while waiting (the loop then looks at the feed and its deadlines again).
-const TURN: Duration = Duration::from_millis(50);
-
-/// When one session sends: `--pace` and `--fps`, `--count` (with `--pace server`, frames sent
-/// in the run), the drain once the source ended or the count was reached, and `end_of_stream`
-/// (with `--config`) once every frame is settled. Pure: the clock is passed in.
-#[derive(Debug)]
-struct Pacer {
-    pace: Pace,
-    period: Duration,
-    next: Instant,
-    limit: u64,
-    drain: Duration,
-    drain_until: Option<Instant>,
-    eos: Eos,
-}
-
-impl Pacer {
-    fn new(args: &StreamArgs, pace: Pace, now: Instant) -> Pacer {
-        let fps = args.fps;
-        Pacer {
-            pace,
-            period: if fps > 0.0 && pace == Pace::Fps { Duration::from_secs_f64(1.0 / fps) } else { Duration::ZERO },
-            next: now,
-            limit: if pace == Pace::Server { args.count.unwrap_or(u64::MAX) } else { u64::MAX },
-            drain: Duration::from_secs_f64(args.drain_timeout.clamp(0.0, 86_400.0)),
-            drain_until: None,
-            eos: if args.config.is_some() { Eos::Due } else { Eos::Off },
-        }
-    }
-
-    /// What to do at `now`, with `in_flight` frames unanswered and `sent` sent in the run.
-    fn step(&mut self, now: Instant, in_flight: usize, sent: u64) -> Step {
-        if self.drain_until.is_none() && sent >= self.limit {
-            self.drain_until = Some(now + self.drain);
-        }
-        if let Some(until) = self.drain_until {
-            let settled = in_flight == 0;
-            if settled && self.eos == Eos::Due {
-                self.eos = Eos::Sent;
-                return Step::EndOfStream;
-            }
-            if (settled && self.eos != Eos::Sent) || now >= until {
-                return Step::Done;
-            }
-            return Step::Wait(until.saturating_duration_since(now).min(TURN));
-        }
-        match self.pace {
-            Pace::Fps if now < self.next => Step::Wait(self.next - now),
-            Pace::Server if in_flight > 0 => Step::Wait(TURN),
-            _ => Step::Send,
-        }
-    }
-
-    /// A frame went out at `now`.
-    fn sent(&mut self, now: Instant) {
-        // Behind schedule (slow source): restart the schedule instead of bursting.
-        self.next = if self.next + self.period < now { now + self.period } else { self.next + self.period };
-    }
-
-    /// The source ended: drain.
-    fn source_ended(&mut self, now: Instant) {
-        self.drain_until.get_or_insert(now + self.drain);
-    }
-
-    /// Draining: nothing more will be sent.
-    fn draining(&self) -> bool {
-        self.drain_until.is_some()
-    }
-}
-
 fn session_loop(
     args: &StreamArgs,
     link: &mut Link,
@@ -590,7 +485,8 @@ fn session_loop(
     out: &Out<'_, '_>,
     ledger: &mut Ledger,
 ) -> Result<SessionEnd, StreamError> {
-    let mut pacer = Pacer::new(args, pace, Instant::now());
+    let eos = args.config.is_some();
+    let mut pacer = Pacer::new(pace, args.fps, args.count, args.drain_timeout, eos, Instant::now());
     let mut source_error = None;
     let mut last_progress = Instant::now();
     let end = loop {
@@ -672,19 +568,6 @@ fn session_loop(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
-
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        args: StreamArgs,
-    }
-
-    fn args(extra: &[&str]) -> StreamArgs {
-        let mut argv = vec!["stream", "clip/"];
-        argv.extend_from_slice(extra);
-        Cli::parse_from(argv).args
-    }
 
     #[test]
     fn a_503_says_when_to_come_back() {
@@ -711,40 +594,5 @@ mod tests {
         assert!(!s.ok());
         let s = Summary { sent: 3, results: 2, ..Summary::default() };
         assert!(!s.ok());
-    }
-
-    #[test]
-    fn pace_fps_sends_on_schedule_and_catches_up_without_bursting() {
-        let t = Instant::now();
-        let ms = Duration::from_millis;
-        let mut p = Pacer::new(&args(&["--fps", "10"]), Pace::Fps, t);
-        assert_eq!(p.step(t, 0, 0), Step::Send);
-        p.sent(t);
-        assert_eq!(p.step(t + ms(40), 1, 1), Step::Wait(ms(60)), "the next frame is due at 100 ms");
-        assert_eq!(p.step(t + ms(100), 5, 1), Step::Send, "frames in flight do not hold --pace fps back");
-        // A source 500 ms late: one frame now, the next a period later (no burst of 5).
-        p.sent(t + ms(600));
-        assert_eq!(p.step(t + ms(650), 0, 2), Step::Wait(ms(50)));
-    }
-
-    #[test]
-    fn pace_server_keeps_one_frame_in_flight_and_count_drains_then_ends_the_stream() {
-        let t = Instant::now();
-        let mut p = Pacer::new(&args(&["--count", "2", "--config", "c.json"]), Pace::Server, t);
-        assert_eq!(p.step(t, 0, 0), Step::Send);
-        assert_eq!(p.step(t, 1, 1), Step::Wait(TURN), "one frame in flight");
-        assert_eq!(p.step(t, 0, 1), Step::Send);
-        // Count reached: drain until settled, then end_of_stream, then done once answered.
-        assert!(matches!(p.step(t, 1, 2), Step::Wait(_)));
-        assert!(p.draining());
-        assert_eq!(p.step(t, 0, 2), Step::EndOfStream);
-        assert!(matches!(p.step(t, 0, 2), Step::Wait(_)), "waits for the answer");
-        p.eos = Eos::Answered;
-        assert_eq!(p.step(t, 0, 2), Step::Done);
-        // The drain has a deadline: --drain-timeout.
-        let mut p = Pacer::new(&args(&["--drain-timeout", "1"]), Pace::Server, t);
-        p.source_ended(t);
-        assert!(matches!(p.step(t, 1, 0), Step::Wait(_)));
-        assert_eq!(p.step(t + Duration::from_secs(1), 1, 0), Step::Done, "unanswered frames are not waited for");
     }
 }
