@@ -103,6 +103,8 @@ pub struct Session<S: Read + Write> {
     /// Zones, lines and track events over the tracker's tracks (an empty spec without
     /// tracking).
     analytics: Analytics,
+    /// `GET /sessions` was given zone or line counts (so it must be told when they go).
+    counts_shown: bool,
     /// The session clock's origin: events' times are frames' arrivals after it.
     started: Instant,
     /// Control messages waiting for the frames received before them (their count then).
@@ -168,6 +170,7 @@ impl<S: Read + Write + AsRawFd> Session<S> {
             tracker: None,
             next_track_id: 1,
             analytics: Analytics::default(),
+            counts_shown: false,
             started: now,
             pending: VecDeque::new(),
             budget,
@@ -343,11 +346,16 @@ impl<S: Read + Write + AsRawFd> Session<S> {
 
     /// The zone and line counts now, as a result carries them (absent without zones, lines);
     /// `GET /sessions` is given the same.
-    fn counts(&self) -> (Option<Named<ZoneCount>>, Option<Named<LineCount>>) {
+    fn counts(&mut self) -> (Option<Named<ZoneCount>>, Option<Named<LineCount>>) {
         let spec = self.analytics.spec();
         let zones = (!spec.zones.is_empty()).then(|| self.analytics.zone_counts());
         let lines = (!spec.lines.is_empty()).then(|| self.analytics.line_counts());
-        self.state.set_counts(zones.clone().unwrap_or_default(), lines.clone().unwrap_or_default());
+        // A session without zones or lines takes no lock per result (once emptied, it stays so).
+        let shown = zones.is_some() || lines.is_some();
+        if shown || self.counts_shown {
+            self.state.set_counts(zones.clone().unwrap_or_default(), lines.clone().unwrap_or_default());
+            self.counts_shown = shown;
+        }
         (zones, lines)
     }
 
