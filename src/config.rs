@@ -65,6 +65,7 @@ fn parse_mmap_threshold(v: &str) -> Result<MmapThreshold, String> {
         },
     }
 }
+use crate::policy::ReuseConfig;
 use crate::vision::runtime::EngineKind;
 use crate::vision::track::TrackConfig;
 use crate::vision::PipelineKind;
@@ -281,6 +282,29 @@ pub struct ServeArgs {
     #[arg(long, env = "FRAMEWIRE_TRACK_BUFFER", default_value_t = 30)]
     pub track_buffer: u32,
 
+    /// Work once (`ocr_reuse`): readings in a row that must agree with a track's consensus
+    /// before its crop is not read again. Default 3 (one misread among them starts the count
+    /// again).
+    #[arg(long, env = "FRAMEWIRE_OCR_SETTLE_READINGS", default_value_t = 3)]
+    pub ocr_settle_readings: u32,
+
+    /// Work once: a settled track is read again once its box's linear size (√area) is this
+    /// many times what it was at its last reading (it came closer). Default 1.25.
+    #[arg(long, env = "FRAMEWIRE_OCR_REREAD_GROWTH", default_value_t = 1.25)]
+    pub ocr_reread_growth: f32,
+
+    /// Work once: a settled track is read again once this many seconds have passed since its
+    /// last reading (by the frames' arrival). Default 10.
+    #[arg(long, env = "FRAMEWIRE_OCR_REREAD_AFTER", default_value_t = 10.0)]
+    pub ocr_reread_after: f64,
+
+    /// `detect_every`: frames of a session that may wait, without their bytes, for the frame
+    /// in the models, to be answered from the tracker's prediction when it is done; past it the
+    /// oldest is dropped (`frame_dropped`). Default 64 (two seconds at 30 fps; a few dozen bytes
+    /// each).
+    #[arg(long, env = "FRAMEWIRE_MAX_PREDICTED_WAITING", default_value_t = 64)]
+    pub max_predicted_waiting: usize,
+
     /// Log line format: `text` or `json`. Default `text`. Verbosity follows `RUST_LOG`
     /// (default `info`: start-up, one line per session start and end, warnings).
     #[arg(long, env = "FRAMEWIRE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -365,6 +389,10 @@ pub struct Config {
     pub track: bool,
     /// The tracker's parameters (`--track-*`).
     pub tracking: TrackConfig,
+    /// When a settled reading is read again (`--ocr-settle-readings`, `--ocr-reread-*`).
+    pub reuse: ReuseConfig,
+    /// See [`ServeArgs::max_predicted_waiting`].
+    pub max_predicted_waiting: usize,
 }
 
 fn seconds(flag: &'static str, v: f64) -> Result<Duration, ConfigError> {
@@ -424,6 +452,15 @@ impl ServeArgs {
         if !(1..=10_000).contains(&self.track_buffer) {
             return bad("track-buffer", "must be between 1 and 10000 frames");
         }
+        if !(1..=100).contains(&self.ocr_settle_readings) {
+            return bad("ocr-settle-readings", "must be between 1 and 100");
+        }
+        if !(self.ocr_reread_growth.is_finite() && (1.0..=10.0).contains(&self.ocr_reread_growth)) {
+            return bad("ocr-reread-growth", "must be within [1, 10]");
+        }
+        if !(1..=10_000).contains(&self.max_predicted_waiting) {
+            return bad("max-predicted-waiting", "must be between 1 and 10000");
+        }
         if !(1..=10_000).contains(&self.max_control_rate) {
             return bad("max-control-rate", "must be between 1 and 10000 a second");
         }
@@ -478,6 +515,12 @@ impl ServeArgs {
                 lost_buffer: self.track_buffer,
                 ..TrackConfig::default()
             },
+            reuse: ReuseConfig {
+                settle: self.ocr_settle_readings,
+                growth: self.ocr_reread_growth,
+                reread_after_ms: seconds("ocr-reread-after", self.ocr_reread_after)?.as_millis() as u64,
+            },
+            max_predicted_waiting: self.max_predicted_waiting,
         })
     }
 }
@@ -537,6 +580,17 @@ mod tests {
         assert_eq!(c.ocr_max_side, 960);
         assert!(c.scaled_decode);
         assert!(c.threads >= 1);
+        assert_eq!(c.reuse, ReuseConfig { settle: 3, growth: 1.25, reread_after_ms: 10_000 });
+        assert_eq!(c.reuse, ReuseConfig::default(), "the flags' defaults are the policy's");
+        assert_eq!(c.max_predicted_waiting, 64);
+        for flags in [
+            &["--ocr-settle-readings", "0"][..],
+            &["--ocr-reread-growth", "0.9"],
+            &["--ocr-reread-after", "0"],
+            &["--max-predicted-waiting", "0"],
+        ] {
+            assert!(ServeArgs::parse_flags(flags).validate().is_err(), "{flags:?}");
+        }
     }
 
     #[test]

@@ -24,7 +24,9 @@
 //! Beside them: [`protocol`], the wire format, which converts vision's results into wire types
 //! (and is the only place that rounds) and parses the client's control messages; [`analytics`],
 //! zones, lines and track events over a session's tracks (a pure leaf the session owns one of);
-//! [`metrics`] and [`logging`]; [`client`], `framewire
+//! [`policy`], work once: which frames a session sends to the models and which objects' text it
+//! reads again (pure session state over the tracker's tracks, above vision, under protocol,
+//! config and session); [`metrics`] and [`logging`]; [`client`], `framewire
 //! stream` and `framewire bench`, which use the protocol and the JPEG framing and nothing of the
 //! server's insides.
 //!
@@ -39,6 +41,7 @@ pub mod config;
 pub mod logging;
 pub mod memory;
 pub mod metrics;
+pub mod policy;
 pub mod protocol;
 pub mod scheduler;
 pub mod server;

@@ -27,7 +27,8 @@ pub struct ReasonLabel {
 /// The `stage` label of `framewire_stage_seconds`.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StageLabel {
-    /// `queue`, `decode`, `detect`, `ocr_detect`, `ocr_recognize` or `total` (as in `timings_ms`).
+    /// `queue`, `decode`, `detect`, `ocr_detect`, `ocr_recognize`, `predict` or `total` (as in
+    /// `timings_ms`).
     pub stage: &'static str,
 }
 
@@ -74,6 +75,7 @@ pub struct Metrics {
     frames_received: Counter,
     frames_processed: Counter,
     frames_dropped: Counter,
+    frames_predicted: Counter,
     frames_invalid: Family<ReasonLabel, Counter>,
     results_sent: Counter,
     inference_errors: Counter,
@@ -118,6 +120,7 @@ impl Metrics {
             frames_received: Counter::default(),
             frames_processed: Counter::default(),
             frames_dropped: Counter::default(),
+            frames_predicted: Counter::default(),
             frames_invalid: Family::default(),
             results_sent: Counter::default(),
             inference_errors: Counter::default(),
@@ -143,6 +146,11 @@ impl Metrics {
             ("frames_received", "Binary messages (frames) received", &m.frames_received),
             ("frames_processed", "Frames the pipeline finished (a result or an internal error)", &m.frames_processed),
             ("frames_dropped", "Frames replaced by a newer one before they ran (latest frame wins)", &m.frames_dropped),
+            (
+                "frames_predicted",
+                "Frames answered from the tracker's prediction, without a model (detect_every)",
+                &m.frames_predicted,
+            ),
             ("results_sent", "Result messages sent", &m.results_sent),
             (
                 "inference_errors",
@@ -197,13 +205,19 @@ impl Metrics {
         self.frames_invalid.get_or_create(&ReasonLabel { reason: e.code() }).inc();
     }
 
-    /// The pipeline answered a frame with a result; `t` are its timings in ms.
+    /// A frame was answered with a result: by the pipeline, or from the tracker's prediction
+    /// (`t.predict` set); `t` are its timings in ms.
     pub fn frame_done(&self, t: &Timings) {
-        self.frames_processed.inc();
+        if t.predict.is_some() {
+            self.frames_predicted.inc();
+        } else {
+            self.frames_processed.inc();
+        }
         self.results_sent.inc();
         let stages = [
             ("queue", Some(t.queue)),
-            ("decode", Some(t.decode)),
+            ("decode", t.decode),
+            ("predict", t.predict),
             ("detect", t.detect),
             ("ocr_detect", t.ocr_detect),
             ("ocr_recognize", t.ocr_recognize),
@@ -268,7 +282,7 @@ mod tests {
         m.session_started();
         m.frame_received();
         m.frame_invalid(FrameError::Corrupt);
-        m.frame_done(&Timings { queue: 1.0, decode: 2.0, detect: Some(40.0), total: 45.0, ..Timings::default() });
+        m.frame_done(&Timings { queue: 1.0, decode: Some(2.0), detect: Some(40.0), total: 45.0, ..Timings::default() });
         m.events(&[Event::TrackStarted { track_id: 1, label: "car".into(), frame_index: 0 }]);
         m.control_message("configured");
         let text = m.render(3, 1, 2);

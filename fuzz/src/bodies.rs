@@ -61,6 +61,7 @@ impl Processor for EmptyResultPlumbingStandIn {
             detections: Some(vec![]),
             texts: None,
             low_detections: None,
+            read: None,
         };
         Ok(Processed { result, timings: StageTimes::default() })
     }

@@ -68,6 +68,9 @@ pub struct BenchArgs {
     /// Pipeline to ask for; default: the server's default.
     #[arg(long, value_enum)]
     pub pipeline: Option<PipelineKind>,
+    /// More session options, as a query string (e.g. `track=true&detect_every=3`).
+    #[arg(long)]
+    pub query: Option<String>,
     /// Directory of JPEG frames, sent in name order, cycled.
     #[arg(long, default_value = "tests/fixtures/seq")]
     pub frames: PathBuf,
@@ -151,6 +154,12 @@ pub struct Report {
     pub unaccounted: i64,
     /// `slow_down` messages received.
     pub slow_downs: u64,
+    /// Results of frames the detector ran on (`timings_ms.detect` present).
+    pub detector_runs: u64,
+    /// Results of frames answered from the tracker's prediction (`timings_ms.predict`).
+    pub predicted: u64,
+    /// Text detection and recognition per result, mean ms (0 where OCR did not run).
+    pub ocr_ms_per_result: f64,
     /// Results per second over the run.
     pub results_per_s: f64,
     /// Send → result latency.
@@ -195,7 +204,11 @@ fn load_frames(dir: &Path) -> Result<Vec<Vec<u8>>, BenchError> {
 }
 
 fn url(args: &BenchArgs) -> String {
-    session_url(&args.url, args.pipeline)
+    let url = session_url(&args.url, args.pipeline);
+    match args.query.as_deref().filter(|q| !q.is_empty()) {
+        Some(q) => format!("{url}{}{q}", if url.contains('?') { '&' } else { '?' }),
+        None => url,
+    }
 }
 
 fn connect(url: &str, t: &Timeouts) -> Result<Ws, BenchError> {
@@ -265,6 +278,10 @@ struct Tally {
     slow_downs: u64,
     /// (frame index, latency ms, decode+model ms) per result, in arrival order.
     results: Vec<(u64, f64, f64)>,
+    detector_runs: u64,
+    predicted: u64,
+    /// OCR ms summed over the results.
+    ocr_ms: f64,
     /// The server closed the session early: `"code reason"`.
     closed_by_server: Option<String>,
 }
@@ -294,6 +311,9 @@ impl Tally {
                     _ => 0.0,
                 };
                 self.results.push((i, lat, work - overlap));
+                self.detector_runs += u64::from(tm["detect"].is_number());
+                self.predicted += u64::from(tm["predict"].is_number());
+                self.ocr_ms += ["ocr_detect", "ocr_recognize"].iter().filter_map(|k| tm[*k].as_f64()).sum::<f64>();
             }
             Some("frame_dropped") => self.dropped += 1,
             Some("slow_down") => self.slow_downs += 1,
@@ -348,6 +368,9 @@ pub fn run(args: &BenchArgs) -> Result<Report, BenchError> {
         r.dropped_reported += t.dropped;
         r.errors += t.errors;
         r.slow_downs += t.slow_downs;
+        r.detector_runs += t.detector_runs;
+        r.predicted += t.predicted;
+        r.ocr_ms_per_result += t.ocr_ms;
         let third = t.results.len() / 3;
         first.extend(t.results[..third].iter().map(|x| x.1));
         last.extend(t.results[t.results.len() - third..].iter().map(|x| x.1));
@@ -358,6 +381,7 @@ pub fn run(args: &BenchArgs) -> Result<Report, BenchError> {
     }
     r.unaccounted = r.sent as i64 - (r.results + r.dropped_reported + r.errors) as i64;
     r.results_per_s = r.results as f64 / secs;
+    r.ocr_ms_per_result /= r.results.max(1) as f64;
     r.latency_ms = Percentiles::of(all);
     r.first_third_ms = Percentiles::of(first);
     r.last_third_ms = Percentiles::of(last);
@@ -624,6 +648,10 @@ impl Report {
                 self.unaccounted,
                 self.slow_downs,
                 self.results_per_s
+            ));
+            out.push(format!(
+                "detector runs={} predicted={} ocr ms/result={:.2}",
+                self.detector_runs, self.predicted, self.ocr_ms_per_result
             ));
         }
         if let Some(f) = self.fairness {

@@ -26,7 +26,7 @@ pub const MAX_CONTROL_BYTES: usize = 64 * 1024;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Configure {
     /// The per-session options (`pipeline`, `track`, `min_score`, `classes`, `max_detections`,
-    /// `ocr`), checked as the query string's are ([`super::options`]).
+    /// `ocr`, `ocr_reuse`, `detect_every`), checked as the query string's are ([`super::options`]).
     pub options: Asked,
     /// `zones` (the whole list; `[]` removes every zone).
     pub zones: Option<Vec<ZoneSpec>>,

@@ -182,6 +182,12 @@ pub struct SessionOptions {
     pub max_detections: usize,
     /// `frame` (OCR on the whole frame) or `detections` (only inside the kept detections).
     pub ocr: &'static str,
+    /// With tracking and `ocr=detections`: a track's crop is not read again once its reading
+    /// has settled (`true`, the default) or read on every frame (`false`).
+    pub ocr_reuse: bool,
+    /// The detector runs on every Nth frame (`1`: every frame, the default) or `"auto"` (as
+    /// often as the cores allow); the frames between are predicted by the tracker.
+    pub detect_every: crate::policy::DetectEvery,
 }
 
 /// Which detector runs, as `session_started` tells it.
@@ -263,6 +269,15 @@ pub struct Detection {
     /// lines seen most often over its life, ties to the higher confidence); absent before any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub track_text: Option<String>,
+    /// With tracking and `ocr=detections`, on a tracked detection: whether its crop was read
+    /// in this frame (`true`: its lines, if any, are in `texts`) or not (`false`: its
+    /// `track_text` is carried from earlier frames, the reading had settled).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text_read: Option<bool>,
+    /// `true` on a frame the detector did not run on (`detect_every`): the track's box as its
+    /// motion model predicts it, with its label and last score. Absent on detected boxes.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub predicted: bool,
 }
 
 /// Per-stage times of one frame, in milliseconds. Stages a pipeline does not run are absent.
@@ -274,9 +289,9 @@ pub struct Timings {
     /// From arrival to a frame worker taking it.
     #[serde(serialize_with = "centi")]
     pub queue: f64,
-    /// JPEG decode.
-    #[serde(serialize_with = "centi")]
-    pub decode: f64,
+    /// JPEG decode (absent on a predicted frame: it is not decoded).
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "centi_opt")]
+    pub decode: Option<f64>,
     /// Detector: preprocessing, model and post-processing.
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "centi_opt")]
     pub detect: Option<f64>,
@@ -286,6 +301,10 @@ pub struct Timings {
     /// Recognition of every line (crops, recognizer, CTC decode).
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "centi_opt")]
     pub ocr_recognize: Option<f64>,
+    /// A frame the detector did not run on (`detect_every`): the tracker's prediction, the
+    /// analytics and building the result, on the session's own thread (no model, no decode).
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "centi_opt")]
+    pub predict: Option<f64>,
     /// From arrival of the frame to its result being ready to send.
     #[serde(serialize_with = "centi")]
     pub total: f64,
@@ -386,6 +405,8 @@ impl From<vision::Detection> for Detection {
             bbox: d.bbox.map(round1),
             track_id: None,
             track_text: None,
+            text_read: None,
+            predicted: false,
         }
     }
 }
@@ -428,7 +449,7 @@ impl Timings {
     /// its arrival to its result (`total`), all in ms.
     pub fn new(stages: &vision::StageTimes, queue: f64, total: f64) -> Timings {
         let vision::StageTimes { decode, detect, ocr_detect, ocr_recognize } = *stages;
-        Timings { queue, decode, detect, ocr_detect, ocr_recognize, total }
+        Timings { queue, decode: Some(decode), detect, ocr_detect, ocr_recognize, predict: None, total }
     }
 }
 
@@ -455,6 +476,7 @@ mod tests {
                 detection: Some(0),
             }]),
             low_detections: None,
+            read: None,
         };
         let r = FrameResult::from(a.clone());
         let d = &r.detections.as_ref().unwrap()[0];

@@ -18,6 +18,7 @@ use serde_json::Value;
 
 use super::{DetectorInfo, SessionOptions};
 use crate::analytics::SpecError;
+use crate::policy::{DetectEvery, MAX_DETECT_EVERY};
 use crate::vision::{class_id, ClassSet, FrameOptions, OcrScope, PipelineKind};
 
 /// Most labels a `classes` list may name.
@@ -28,7 +29,8 @@ pub const MAX_LABEL_BYTES: usize = 100;
 pub const MAX_DETECTIONS: usize = 10_000;
 
 /// The option names, as the query string and `configure` spell them.
-pub const NAMES: [&str; 6] = ["pipeline", "track", "min_score", "classes", "max_detections", "ocr"];
+pub const NAMES: [&str; 8] =
+    ["pipeline", "track", "min_score", "classes", "max_detections", "ocr", "ocr_reuse", "detect_every"];
 
 /// One option's value as the client wrote it.
 #[derive(Debug, Clone, Copy)]
@@ -138,6 +140,10 @@ pub struct Asked {
     pub max_detections: Option<usize>,
     /// `ocr`.
     pub ocr: Option<OcrScope>,
+    /// `ocr_reuse`.
+    pub ocr_reuse: Option<bool>,
+    /// `detect_every`: a whole number within [1, [`MAX_DETECT_EVERY`]] or `auto`.
+    pub detect_every: Option<DetectEvery>,
 }
 
 fn refuse<T>(field: &str, why: impl Into<String>) -> Result<T, SpecError> {
@@ -175,6 +181,16 @@ impl Asked {
                 })
             }
             "classes" => self.classes = Some(raw.labels(key)?),
+            "ocr_reuse" => self.ocr_reuse = Some(raw.boolean().map_or_else(|| refuse(key, "true or false"), Ok)?),
+            "detect_every" => {
+                let auto =
+                    matches!(raw, Raw::Query(_) | Raw::Json(Value::String(_))) && raw.text().as_deref() == Some("auto");
+                self.detect_every = Some(match raw.whole() {
+                    _ if auto => DetectEvery::Auto,
+                    Some(n) if (1..=u64::from(MAX_DETECT_EVERY)).contains(&n) => DetectEvery::Every(n as u32),
+                    _ => return refuse(key, format!("a whole number within [1, {MAX_DETECT_EVERY}] or \"auto\"")),
+                })
+            }
             _ => return Ok(false),
         }
         Ok(true)
@@ -189,14 +205,19 @@ pub struct Settings {
     pub kind: PipelineKind,
     /// Tracking on.
     pub track: bool,
-    /// The per-frame options (`track_low` is the session's, set from its tracker).
+    /// The per-frame options (`track_low` and `settled` are the session's, set from its
+    /// tracker).
     pub frame: FrameOptions,
+    /// With tracking and `ocr=detections`: settled readings are not read again (default on).
+    pub ocr_reuse: bool,
+    /// How often the detector runs (needs tracking and a detector unless every frame).
+    pub detect_every: DetectEvery,
 }
 
 impl Settings {
     /// The server's defaults: `kind` and `track`, every frame option the server's.
     pub fn new(kind: PipelineKind, track: bool) -> Settings {
-        Settings { kind, track, frame: FrameOptions::default() }
+        Settings { kind, track, frame: FrameOptions::default(), ocr_reuse: true, detect_every: DetectEvery::default() }
     }
 
     /// `asked` merged onto these settings and resolved against the detector's labels (asked of
@@ -207,6 +228,8 @@ impl Settings {
         let mut s = self.clone();
         s.kind = asked.pipeline.unwrap_or(s.kind);
         s.track = asked.track.unwrap_or(s.track);
+        s.ocr_reuse = asked.ocr_reuse.unwrap_or(s.ocr_reuse);
+        s.detect_every = asked.detect_every.unwrap_or(s.detect_every);
         let f = &mut s.frame;
         f.min_score = asked.min_score.or(f.min_score);
         f.max_detections = asked.max_detections.or(f.max_detections);
@@ -230,6 +253,14 @@ impl Settings {
         if f.ocr == OcrScope::Detections && s.kind != PipelineKind::DetectOcr {
             return refuse("ocr", "\"detections\" needs pipeline detect_ocr");
         }
+        if !s.detect_every.is_every_frame() {
+            if !s.track {
+                return refuse("detect_every", "needs tracking (track=true; 1: every frame)");
+            }
+            if !s.kind.detects() {
+                return refuse("detect_every", "needs a detector (pipeline detect or detect_ocr; 1: every frame)");
+            }
+        }
         Ok(s)
     }
 
@@ -246,6 +277,8 @@ impl Settings {
             classes: o.classes.as_ref().map(|ids| ids.iter().map(name).collect()),
             max_detections: o.max_detections.unwrap_or(cap).min(cap),
             ocr: o.ocr.as_str(),
+            ocr_reuse: self.ocr_reuse,
+            detect_every: self.detect_every,
         }
     }
 }
@@ -307,6 +340,11 @@ mod tests {
             ("ocr", "everywhere", "1", "ocr: \"frame\" or \"detections\""),
             ("classes", "car,,person", r#"["car",""]"#, "classes[1]: a label (a string of 1 to 100 bytes)"),
             ("classes", "car,%C3", r#"["car",3]"#, "classes[1]: a label (a string of 1 to 100 bytes)"),
+            ("ocr_reuse", "1", "1", "ocr_reuse: true or false"),
+            ("detect_every", "0", "0", "detect_every: a whole number within [1, 30] or \"auto\""),
+            ("detect_every", "31", "31", "detect_every: a whole number within [1, 30] or \"auto\""),
+            ("detect_every", "2.5", "2.5", "detect_every: a whole number within [1, 30] or \"auto\""),
+            ("detect_every", "Auto", r#""3""#, "detect_every: a whole number within [1, 30] or \"auto\""),
         ] {
             assert_eq!(from_query(&[(key, query)]), Err(why.to_string()), "query {key}={query}");
             assert_eq!(from_json(&format!("{{\"{key}\":{json}}}")), Err(why.to_string()), "json {key}: {json}");
@@ -329,6 +367,17 @@ mod tests {
             refused(r#"{"pipeline":"detect","ocr":"detections"}"#),
             "ocr: \"detections\" needs pipeline detect_ocr"
         );
+        assert_eq!(refused(r#"{"detect_every":3}"#), "detect_every: needs tracking (track=true; 1: every frame)");
+        assert_eq!(
+            refused(r#"{"detect_every":"auto","track":true,"pipeline":"ocr"}"#),
+            "detect_every: needs a detector (pipeline detect or detect_ocr; 1: every frame)"
+        );
+        let s = base.apply(&from_query(&[("track", "true"), ("detect_every", "auto")]).unwrap(), labels).unwrap();
+        assert_eq!((s.detect_every, s.ocr_reuse), (DetectEvery::Auto, true));
+        let e = s.apply(&from_json(r#"{"track":false}"#).unwrap(), labels).unwrap_err();
+        assert_eq!(e.field, "detect_every", "tracking cannot go while the detector skips frames");
+        let s = s.apply(&from_json(r#"{"track":false,"detect_every":1,"ocr_reuse":false}"#).unwrap(), labels).unwrap();
+        assert_eq!((s.track, s.detect_every, s.ocr_reuse), (false, DetectEvery::Every(1), false));
         // Merged onto what is in force: a later pipeline change is checked against the ocr kept.
         let s = base.apply(&from_json(r#"{"ocr":"detections"}"#).unwrap(), labels).unwrap();
         let e = s.apply(&from_json(r#"{"pipeline":"ocr"}"#).unwrap(), labels).unwrap_err();

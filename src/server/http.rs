@@ -56,7 +56,8 @@ pub(crate) enum Verdict {
 
 /// Accepted query parameters, for error messages.
 const ACCEPTED: &str = "accepted, each at most once: pipeline=detect|ocr|detect_ocr, track=true|false, \
-                        min_score=0..1, classes=label,label,…, max_detections=1..10000, ocr=frame|detections";
+                        min_score=0..1, classes=label,label,…, max_detections=1..10000, ocr=frame|detections, \
+                        ocr_reuse=true|false, detect_every=1..30|auto";
 
 /// The query's options, checked one by one as a `configure` message's are ([`Asked::take`]);
 /// an unknown parameter, a repeat or a bad value is refused with a message saying what is

@@ -8,6 +8,7 @@ use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
+use super::slot::Entry;
 use super::{EndReason, Ending, Session, MAX_PENDING_CONTROL};
 use crate::analytics::{Event, Spec, SpecError};
 use crate::protocol::control::{self, Configure, Control, ControlError};
@@ -141,20 +142,25 @@ impl<S: Read + Write + AsRawFd> Session<S> {
         self.send(&msg)
     }
 
-    /// The in-flight frame was answered: apply the control messages whose frames are all
-    /// answered, then start the waiting frame, if any.
+    /// The in-flight frame was answered: take the waiting frames in order, applying each
+    /// control message once every frame received before it is answered: a predicted frame is
+    /// answered at once, a frame for the models is submitted (and the rest wait for it).
     pub(super) fn advance(&mut self) -> Result<(), EndReason> {
-        while let Some(&(mark, _)) = self.pending.front() {
-            if self.slot.waiting().is_some_and(|j| j.frame_index < mark) {
-                break;
+        self.slot.finished();
+        loop {
+            while let Some(&(mark, _)) = self.pending.front() {
+                if self.slot.first_waiting().is_some_and(|i| i < mark) {
+                    break;
+                }
+                if let Some((_, control)) = self.pending.pop_front() {
+                    self.apply(control)?;
+                }
             }
-            if let Some((_, control)) = self.pending.pop_front() {
-                self.apply(control)?;
+            match self.slot.take_next() {
+                Some(Entry { job: Some(job), .. }) => return self.submit(job),
+                Some(Entry { mark, job: None }) => self.answer_predicted(mark)?,
+                None => return Ok(()),
             }
-        }
-        match self.slot.finished() {
-            Some(next) => self.submit(next),
-            None => Ok(()),
         }
     }
 }

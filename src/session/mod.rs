@@ -30,7 +30,7 @@ use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::CloseFrame;
 use tungstenite::{Message, WebSocket};
 
-use crate::analytics::{Analytics, LineCount, Named, ZoneCount};
+use crate::analytics::{Analytics, LineCount, Named, Observation, ZoneCount};
 use crate::config::{Config, OnInvalid};
 use crate::metrics::Metrics;
 use crate::protocol::control::Control;
@@ -42,7 +42,7 @@ use crate::protocol::{
 use crate::scheduler::{FinishedFrame, Job, Scheduler, Ticket};
 use crate::vision::jpeg::{self, FrameError};
 use crate::vision::track::Tracker;
-use crate::vision::{FrameOptions, ProcessError};
+use crate::vision::{Analysis, Detection, FrameOptions, OcrScope, ProcessError};
 use crate::wake::{poll, Shutdown, Waker};
 
 mod control;
@@ -50,7 +50,8 @@ pub mod slot;
 pub mod state;
 pub mod tracking;
 
-use slot::{Budget, Offer, RateWindow, Slot};
+use crate::policy::{Cadence, DetectEvery, Reuse};
+use slot::{Budget, Entry, Mark, Offer, RateWindow, Slot};
 pub use state::{BackpressureState, SessionSnapshot, SessionState};
 
 /// Most messages read in one turn of the loop before results get a chance to be written.
@@ -97,6 +98,14 @@ pub struct Session<S: Read + Write> {
     slot: Slot<Job>,
     /// The session's tracker, when tracking is on.
     tracker: Option<Tracker>,
+    /// Which frames ask for the detector (`detect_every`).
+    cadence: Cadence,
+    /// `ocr_reuse`.
+    ocr_reuse: bool,
+    /// The tracks' reading state (`ocr_reuse`, with tracking and `ocr=detections`).
+    reuse: Reuse,
+    /// The detector's class names (a predicted box's label).
+    labels: Vec<String>,
     /// The id the next tracker starts from (tracking turned off and on again never reuses an
     /// id within the session).
     next_track_id: u64,
@@ -158,6 +167,8 @@ impl<S: Read + Write + AsRawFd> Session<S> {
         let now = Instant::now();
         let budget = Budget::new(ctx.config.max_control_rate, now);
         let defaults = Settings::new(ctx.config.pipeline, ctx.config.track);
+        let (max_predicted, reuse) = (ctx.config.max_predicted_waiting, ctx.config.reuse);
+        let labels = ctx.scheduler.detector().map(|d| d.classes).unwrap_or_default();
         let session = Session {
             ws,
             ctx,
@@ -166,8 +177,12 @@ impl<S: Read + Write + AsRawFd> Session<S> {
             waker,
             done_tx,
             done_rx,
-            slot: Slot::new(),
+            slot: Slot::new(max_predicted),
             tracker: None,
+            cadence: Cadence::new(DetectEvery::default()),
+            ocr_reuse: true,
+            reuse: Reuse::new(reuse),
+            labels,
             next_track_id: 1,
             analytics: Analytics::default(),
             counts_shown: false,
@@ -200,7 +215,13 @@ impl<S: Read + Write + AsRawFd> Session<S> {
 
     /// The settings in force.
     fn settings(&self) -> Settings {
-        Settings { kind: self.kind, track: self.tracker.is_some(), frame: (*self.options).clone() }
+        Settings {
+            kind: self.kind,
+            track: self.tracker.is_some(),
+            frame: (*self.options).clone(),
+            ocr_reuse: self.ocr_reuse,
+            detect_every: self.cadence.every(),
+        }
     }
 
     /// Make `s` the settings in force from the next frame a worker takes. Tracking switched off
@@ -209,10 +230,18 @@ impl<S: Read + Write + AsRawFd> Session<S> {
         self.kind = s.kind;
         self.state.set_pipeline(s.kind);
         let mut events = Vec::new();
+        if s.detect_every != self.cadence.every() {
+            self.cadence = Cadence::new(s.detect_every);
+        }
+        if !s.ocr_reuse {
+            self.reuse = Reuse::new(self.ctx.config.reuse);
+        }
+        self.ocr_reuse = s.ocr_reuse;
         match (s.track, self.tracker.take()) {
             (false, Some(mut tracker)) => {
                 self.next_track_id = tracker.next_id();
                 events = self.analytics.end(&ended(&tracker.end_all()));
+                self.reuse = Reuse::new(self.ctx.config.reuse);
             }
             (true, None) => self.tracker = Some(Tracker::starting_at(self.ctx.config.tracking, self.next_track_id)),
             (_, kept) => self.tracker = kept,
@@ -459,20 +488,132 @@ impl<S: Read + Write + AsRawFd> Session<S> {
             Ok(info) => info,
             Err(e) => return self.on_invalid(index, e),
         };
-        let job = Job {
+        let mark = Mark { index, received: self.last_rx, size: (info.width, info.height) };
+        // A frame the tracker predicts (`detect_every`) keeps only its mark: its bytes go now,
+        // undecoded.
+        let detects = self.tracker.is_none() || self.cadence.detects();
+        let job = detects.then(|| Job {
             frame_index: index,
             bytes,
             info,
             kind: self.kind,
             received: self.last_rx,
             options: Arc::clone(&self.options),
-        };
-        match self.slot.offer(job) {
-            Offer::Submit(job) => self.submit(job)?,
+        });
+        match self.slot.offer(Entry { mark, job }, self.cadence.every().keeps_replaced()) {
+            Offer::Now(Entry { job: Some(job), .. }) => self.submit(job)?,
+            Offer::Now(Entry { mark, job: None }) => self.answer_predicted(mark)?,
             Offer::Queued => {}
-            Offer::Replaced(old) => self.drop_frame(old.frame_index)?,
+            Offer::Dropped(old) => self.drop_frame(old.mark.index)?,
         }
         Ok(())
+    }
+
+    /// The per-frame options of a frame that arrived at `received`: the session's, and with
+    /// `ocr_reuse` the boxes where its settled tracks will be (their crops are not read).
+    fn frame_options(&self, received: Instant) -> Arc<FrameOptions> {
+        let reuses = self.ocr_reuse && self.kind == PipelineKind::DetectOcr && self.options.ocr == OcrScope::Detections;
+        if let (true, Some(tracker)) = (reuses, &self.tracker) {
+            let settled = self.reuse.not_to_read(&tracker.peek(), self.at_ms(received));
+            if !settled.is_empty() {
+                return Arc::new(FrameOptions { settled, ..(*self.options).clone() });
+            }
+        }
+        Arc::clone(&self.options)
+    }
+
+    /// `t` in the session clock, ms (events' and readings' times).
+    fn at_ms(&self, t: Instant) -> u64 {
+        t.saturating_duration_since(self.started).as_millis() as u64
+    }
+
+    /// Answer a frame the detector skips from the tracker's prediction: every tracked track's
+    /// box moved one step along its motion model (clipped to the frame; those above
+    /// `min_score`, up to `max_detections`, are shown, `"predicted": true`), the zones, lines
+    /// and events run on them as on a detected frame. No decode, no model: microseconds on the
+    /// session's thread. Without a tracker (a `configure` turned it off while the frame waited)
+    /// there is nothing to predict from: the frame is dropped.
+    fn answer_predicted(&mut self, mark: Mark) -> Result<(), EndReason> {
+        let started = Instant::now();
+        let at_ms = self.at_ms(mark.received);
+        let Some(tracker) = self.tracker.as_mut() else { return self.drop_frame(mark.index) };
+        let (w, h) = (mark.size.0 as f32, mark.size.1 as f32);
+        let clip = |b: [f32; 4]| {
+            let c = [b[0].clamp(0.0, w), b[1].clamp(0.0, h), b[2].clamp(0.0, w), b[3].clamp(0.0, h)];
+            (c[2] > c[0] && c[3] > c[1]).then_some(c)
+        };
+        let mut moved: Vec<(u64, Detection)> = tracker
+            .predict()
+            .into_iter()
+            .filter_map(|p| {
+                let label = self.labels.get(p.class_id).cloned().unwrap_or_else(|| format!("class_{}", p.class_id));
+                Some((p.track_id, Detection { label, class_id: p.class_id, score: p.score, bbox: clip(p.bbox)? }))
+            })
+            .collect();
+        moved.sort_by(|a, b| b.1.score.total_cmp(&a.1.score));
+        let seen: Vec<Observation<'_>> = moved
+            .iter()
+            .map(|(id, d)| Observation { track_id: *id, class_id: d.class_id, label: &d.label, bbox: d.bbox })
+            .collect();
+        let events = self.analytics.frame(mark.index, at_ms, &seen, &[]);
+        drop(seen);
+        let min_score = self.options.min_score.unwrap_or(self.ctx.config.min_score);
+        moved.retain(|(_, d)| d.score > min_score);
+        moved.truncate(self.options.max_detections.unwrap_or(usize::MAX));
+        let (ids, detections): (Vec<u64>, Vec<Detection>) = moved.into_iter().unzip();
+        let analysis = Analysis {
+            width: mark.size.0,
+            height: mark.size.1,
+            detections: Some(detections),
+            texts: self.kind.reads_text().then(Vec::new),
+            low_detections: None,
+            read: None,
+        };
+        let mut result = FrameResult::from(analysis);
+        let reads_inside = self.options.ocr == OcrScope::Detections;
+        for (d, id) in result.detections.iter_mut().flatten().zip(ids) {
+            d.track_id = Some(id);
+            d.track_text = tracker.best_reading(id).map(String::from);
+            d.text_read = reads_inside.then_some(false);
+            d.predicted = true;
+        }
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let now = Instant::now();
+        let timings = Timings {
+            queue: ms(started.saturating_duration_since(mark.received)),
+            predict: Some(ms(now.duration_since(started))),
+            total: ms(now.saturating_duration_since(mark.received)),
+            ..Timings::default()
+        };
+        self.send_result(mark.index, result, timings, events)
+    }
+
+    /// Send frame `index`'s result.
+    fn send_result(
+        &mut self,
+        index: u64,
+        result: FrameResult,
+        timings: Timings,
+        events: Vec<crate::analytics::Event>,
+    ) -> Result<(), EndReason> {
+        self.window.result(Instant::now());
+        self.ctx.metrics.frame_done(&timings);
+        self.ctx.metrics.events(&events);
+        let (zones, lines) = self.counts();
+        let msg = ServerMessage::Result {
+            frame_index: index,
+            result,
+            dropped_frames: self.state.dropped_frames.load(Ordering::Relaxed),
+            timings_ms: timings,
+            events,
+            zones,
+            lines,
+        };
+        self.last_result = Some(index);
+        let unix_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        self.state.last_processed_ms.store(unix_ms.max(1), Ordering::Relaxed);
+        self.results_sent += 1;
+        self.send(&msg)
     }
 
     fn on_invalid(&mut self, index: u64, e: FrameError) -> Result<(), EndReason> {
@@ -493,7 +634,7 @@ impl<S: Read + Write + AsRawFd> Session<S> {
         // The configuration in force when a worker is handed the frame (a `configure` that
         // came after the frame but before its turn applies to it).
         job.kind = self.kind;
-        job.options = Arc::clone(&self.options);
+        job.options = self.frame_options(job.received);
         let index = job.frame_index;
         if let Ok(ticket) = self.ctx.scheduler.submit(job, self.done_tx.clone(), Arc::clone(&self.waker)) {
             self.ticket = Some(ticket);
@@ -522,18 +663,17 @@ impl<S: Read + Write + AsRawFd> Session<S> {
 
     /// A pool job finished: send its outcome, then start the waiting frame if any.
     fn finish(&mut self, done: FinishedFrame) -> Result<(), EndReason> {
-        let now = Instant::now();
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         match done.outcome {
             Ok(p) => {
-                self.window.result(now);
                 // Vision's full-precision result becomes the wire's here (rounded once, in
                 // `protocol`); the tracker works on the exact boxes.
-                let at_ms = done.received.saturating_duration_since(self.started).as_millis() as u64;
+                let at_ms = self.at_ms(done.received);
                 let (result, events) = match self.tracker.as_mut() {
                     Some(tracker) => {
                         let (analytics, mut events) = (&mut self.analytics, Vec::new());
-                        let result = tracking::annotate(tracker, p.result, |tracker, seen| {
+                        let reuse = self.ocr_reuse.then_some((&mut self.reuse, at_ms));
+                        let result = tracking::annotate(tracker, p.result, reuse, |tracker, seen| {
                             events = analytics.frame(done.frame_index, at_ms, seen, &ended(tracker.ended()));
                         });
                         (result, events)
@@ -542,23 +682,7 @@ impl<S: Read + Write + AsRawFd> Session<S> {
                 };
                 let queue = ms(done.started.duration_since(done.received));
                 let timings = Timings::new(&p.timings, queue, ms(done.finished.duration_since(done.received)));
-                self.ctx.metrics.frame_done(&timings);
-                self.ctx.metrics.events(&events);
-                let (zones, lines) = self.counts();
-                let msg = ServerMessage::Result {
-                    frame_index: done.frame_index,
-                    result,
-                    dropped_frames: self.state.dropped_frames.load(Ordering::Relaxed),
-                    timings_ms: timings,
-                    events,
-                    zones,
-                    lines,
-                };
-                self.last_result = Some(done.frame_index);
-                let unix_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-                self.state.last_processed_ms.store(unix_ms.max(1), Ordering::Relaxed);
-                self.results_sent += 1;
-                self.send(&msg)?;
+                self.send_result(done.frame_index, result, timings, events)?;
             }
             Err(ProcessError::Invalid(e)) => self.on_invalid(done.frame_index, e)?,
             Err(ProcessError::Internal(why)) => {
@@ -576,8 +700,8 @@ impl<S: Read + Write + AsRawFd> Session<S> {
         self.state.record_backpressure(drop, slow);
         if self.ending != Ending::Open {
             self.pending.clear();
-            if let Some(waiting) = self.slot.take_waiting() {
-                self.drop_frame(waiting.frame_index)?;
+            for waiting in self.slot.take_waiting() {
+                self.drop_frame(waiting.mark.index)?;
             }
         }
         self.advance()
@@ -592,8 +716,8 @@ impl<S: Read + Write + AsRawFd> Session<S> {
     }
 
     fn send_close(&mut self, code: u16, reason: &'static str) -> Result<(), EndReason> {
-        if let Some(job) = self.slot.take_waiting() {
-            self.drop_frame(job.frame_index)?;
+        for waiting in self.slot.take_waiting() {
+            self.drop_frame(waiting.mark.index)?;
         }
         self.ending = Ending::Closing(Instant::now() + CLOSE_LINGER);
         self.closed_with = Some(code);

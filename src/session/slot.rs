@@ -1,71 +1,123 @@
-//! Latest-frame-wins, as a pure type: the session's one frame in flight and one frame waiting,
-//! and the one-second window that decides `slow_down`. No socket, no clock of its own (the
-//! window is handed `now`), so every transition is unit-tested here.
+//! Latest-frame-wins, as a pure type: the session's one frame in flight and the frames waiting
+//! for it, and the one-second window that decides `slow_down`. No socket, no clock of its own
+//! (the window is handed `now`), so every transition is unit-tested here.
 //!
-//! The policy: at most one frame in flight per session. A frame arriving meanwhile waits in a
-//! slot of depth one; a newer frame replaces it, and the replaced one is dropped (the session
-//! counts and reports it as `frame_dropped`). When the in-flight frame finishes, the waiting
-//! frame (if any) goes in flight, so the newest frame is always processed and results go out in
+//! The policy: at most one frame in flight per session. A frame that needs the models
+//! (an [`Entry`] with its job) arriving meanwhile waits, and at most one such frame waits: a
+//! newer one replaces it, and the replaced one is dropped (the session counts and reports it as
+//! `frame_dropped`), or, with `detect_every=auto`, keeps only its index and arrival time and is
+//! answered from the tracker's prediction. Frames that need no model (`detect_every`, an
+//! [`Entry`] without a job) wait in arrival order too, at most `max_predicted` of them (past
+//! that, the oldest is dropped). When the in-flight frame finishes, the waiting frames are
+//! taken in order ([`Slot::take_next`]): each predicted one is answered at once, and the one with its
+//! job goes in flight; so the newest frame is always processed and results go out in
 //! `frame_index` order.
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use super::state::BackpressureState;
 
+/// A frame's place in the session: its index, arrival and size (what a predicted frame keeps).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mark {
+    /// Its `frame_index`.
+    pub index: u64,
+    /// When its last byte arrived.
+    pub received: Instant,
+    /// Its width and height, from the JPEG header.
+    pub size: (u32, u32),
+}
+
+/// A frame for the slot: with its job (it needs the models) or without (the tracker predicts
+/// it).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Entry<F> {
+    /// Which frame.
+    pub mark: Mark,
+    /// The work for the models, if it needs them.
+    pub job: Option<F>,
+}
+
 /// What [`Slot::offer`] did with a frame.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Offer<F> {
-    /// Nothing was in flight: the frame is in flight now; hand it to the scheduler.
-    Submit(F),
-    /// A frame is in flight: this one waits (the slot was empty).
+    /// Nothing was in flight or waiting: submit its job now, or (no job) answer it now.
+    Now(Entry<F>),
+    /// It waits.
     Queued,
-    /// A frame is in flight: this one waits, and replaced the waiting frame, returned here to be
-    /// dropped.
-    Replaced(F),
+    /// It waits, and this earlier frame had to go (replaced, or one predicted frame too many):
+    /// report it dropped.
+    Dropped(Entry<F>),
 }
 
-/// One frame in flight, at most one waiting.
+/// One frame in flight; waiting, frames without a job in arrival order and at most one with.
 #[derive(Debug)]
 pub struct Slot<F> {
     busy: bool,
-    waiting: Option<F>,
+    waiting: VecDeque<Entry<F>>,
+    max_predicted: usize,
 }
 
 impl<F> Default for Slot<F> {
     fn default() -> Self {
-        Slot { busy: false, waiting: None }
+        Slot::new(0)
     }
 }
 
 impl<F> Slot<F> {
-    /// An idle slot.
-    pub fn new() -> Slot<F> {
-        Slot::default()
+    /// An idle slot where at most `max_predicted` frames without a job may wait.
+    pub fn new(max_predicted: usize) -> Slot<F> {
+        Slot { busy: false, waiting: VecDeque::new(), max_predicted }
     }
 
-    /// A frame arrived.
-    pub fn offer(&mut self, frame: F) -> Offer<F> {
-        if !self.busy {
-            self.busy = true;
-            return Offer::Submit(frame);
+    /// A frame arrived. `keep_replaced`: a waiting job it replaces is not dropped but waits on
+    /// without its job (`detect_every=auto`).
+    pub fn offer(&mut self, entry: Entry<F>, keep_replaced: bool) -> Offer<F> {
+        if !self.busy && self.waiting.is_empty() {
+            self.busy = entry.job.is_some();
+            return Offer::Now(entry);
         }
-        match self.waiting.replace(frame) {
-            Some(old) => Offer::Replaced(old),
-            None => Offer::Queued,
+        let mut dropped = None;
+        if entry.job.is_some() {
+            if let Some(at) = self.waiting.iter().position(|e| e.job.is_some()) {
+                if keep_replaced {
+                    self.waiting[at].job = None;
+                } else {
+                    dropped = self.waiting.remove(at);
+                }
+            }
         }
+        self.waiting.push_back(entry);
+        let predicted = self.waiting.iter().filter(|e| e.job.is_none()).count();
+        if predicted > self.max_predicted {
+            if let Some(at) = self.waiting.iter().position(|e| e.job.is_none()) {
+                dropped = self.waiting.remove(at);
+            }
+        }
+        dropped.map_or(Offer::Queued, Offer::Dropped)
     }
 
-    /// The in-flight frame finished: the waiting frame, if any, is in flight now (submit it);
-    /// `None` leaves the slot idle.
-    pub fn finished(&mut self) -> Option<F> {
-        let next = self.waiting.take();
-        self.busy = next.is_some();
-        next
+    /// The in-flight frame finished: take the waiting frames with [`Slot::take_next`].
+    pub fn finished(&mut self) {
+        self.busy = false;
     }
 
-    /// Take the waiting frame out (the session is closing: it will never run).
-    pub fn take_waiting(&mut self) -> Option<F> {
-        self.waiting.take()
+    /// The oldest waiting frame, while none is in flight: one without a job is to be answered
+    /// now (call again for the next), one with a job is in flight now (submit it). `None`
+    /// while a frame is in flight or when none waits.
+    pub fn take_next(&mut self) -> Option<Entry<F>> {
+        if self.busy {
+            return None;
+        }
+        let e = self.waiting.pop_front()?;
+        self.busy = e.job.is_some();
+        Some(e)
+    }
+
+    /// Take every waiting frame out (the session is closing: they will never be answered).
+    pub fn take_waiting(&mut self) -> Vec<Entry<F>> {
+        self.waiting.drain(..).collect()
     }
 
     /// Whether a frame is in flight.
@@ -73,9 +125,14 @@ impl<F> Slot<F> {
         self.busy
     }
 
-    /// The waiting frame, if any.
-    pub fn waiting(&self) -> Option<&F> {
-        self.waiting.as_ref()
+    /// The index of the oldest waiting frame, if any.
+    pub fn first_waiting(&self) -> Option<u64> {
+        self.waiting.front().map(|e| e.mark.index)
+    }
+
+    /// Frames waiting.
+    pub fn waiting(&self) -> usize {
+        self.waiting.len()
     }
 }
 
@@ -218,48 +275,106 @@ mod tests {
 
     use super::*;
 
+    thread_local! {
+        /// One arrival time for every frame of a test (so entries compare equal).
+        static T0: Instant = Instant::now();
+    }
+
+    /// Frame `index`, with its job or not.
+    fn e(index: u64, job: bool) -> Entry<u64> {
+        let mark = Mark { index, received: T0.with(|t| *t), size: (640, 480) };
+        Entry { mark, job: job.then_some(index) }
+    }
+
+    fn jobs(s: &mut Slot<u64>) -> Vec<(u64, bool)> {
+        std::iter::from_fn(|| s.take_next()).map(|e| (e.mark.index, e.job.is_some())).collect()
+    }
+
     #[test]
     fn an_idle_slot_submits_at_once() {
-        let mut s = Slot::new();
+        let mut s = Slot::new(4);
         assert!(!s.busy());
-        assert_eq!(s.offer(0), Offer::Submit(0));
+        assert_eq!(s.offer(e(0, true), false), Offer::Now(e(0, true)));
         assert!(s.busy());
+        let mut s = Slot::new(4);
+        assert_eq!(s.offer(e(0, false), false), Offer::Now(e(0, false)), "a predicted frame is answered now");
+        assert!(!s.busy(), "and nothing is in flight");
     }
 
     #[test]
     fn a_frame_arriving_while_busy_waits_and_the_next_replaces_it() {
-        let mut s = Slot::new();
-        assert_eq!(s.offer(0), Offer::Submit(0));
-        assert_eq!(s.offer(1), Offer::Queued);
-        assert_eq!(s.offer(2), Offer::Replaced(1));
-        assert_eq!(s.offer(3), Offer::Replaced(2));
+        let mut s = Slot::new(4);
+        assert_eq!(s.offer(e(0, true), false), Offer::Now(e(0, true)));
+        assert_eq!(s.offer(e(1, true), false), Offer::Queued);
+        assert_eq!(s.offer(e(2, true), false), Offer::Dropped(e(1, true)));
+        assert_eq!(s.offer(e(3, true), false), Offer::Dropped(e(2, true)));
         assert!(s.busy());
+        assert_eq!(s.waiting(), 1);
     }
 
     #[test]
     fn finishing_puts_the_newest_waiting_frame_in_flight() {
-        let mut s = Slot::new();
-        s.offer(0);
-        s.offer(1);
-        s.offer(2);
-        assert_eq!(s.finished(), Some(2));
+        let mut s = Slot::new(4);
+        s.offer(e(0, true), false);
+        s.offer(e(1, true), false);
+        s.offer(e(2, true), false);
+        assert_eq!(s.take_next(), None, "frame 0 is in flight");
+        s.finished();
+        assert_eq!(s.take_next(), Some(e(2, true)));
         assert!(s.busy(), "frame 2 is in flight now");
-        assert_eq!(s.offer(3), Offer::Queued);
-        assert_eq!(s.finished(), Some(3));
-        assert_eq!(s.finished(), None);
+        assert_eq!(s.offer(e(3, true), false), Offer::Queued);
+        s.finished();
+        assert_eq!(s.take_next(), Some(e(3, true)));
+        s.finished();
+        assert_eq!(s.take_next(), None);
         assert!(!s.busy());
-        assert_eq!(s.offer(4), Offer::Submit(4), "idle again");
+        assert_eq!(s.offer(e(4, true), false), Offer::Now(e(4, true)), "idle again");
     }
 
     #[test]
-    fn a_closing_session_takes_the_waiting_frame_out() {
-        let mut s = Slot::new();
-        s.offer(0);
-        s.offer(1);
-        assert_eq!(s.take_waiting(), Some(1));
-        assert_eq!(s.take_waiting(), None);
+    fn predicted_frames_wait_in_order_and_are_answered_before_the_next_job() {
+        // detect_every=3: 0 in flight; 1, 2 predicted; 3 needs the detector; 4, 5 predicted;
+        // 6 replaces 3 (dropped, as today); 7 predicted.
+        let mut s = Slot::new(8);
+        s.offer(e(0, true), false);
+        for (i, job) in [(1, false), (2, false), (3, true), (4, false), (5, false)] {
+            assert_eq!(s.offer(e(i, job), false), Offer::Queued);
+        }
+        assert_eq!(s.offer(e(6, true), false), Offer::Dropped(e(3, true)));
+        s.offer(e(7, false), false);
+        assert_eq!(s.first_waiting(), Some(1));
+        s.finished();
+        assert_eq!(jobs(&mut s), [(1, false), (2, false), (4, false), (5, false), (6, true)], "then 6 in flight");
+        assert_eq!(s.first_waiting(), Some(7), "7 waits for 6");
+        s.finished();
+        assert_eq!(jobs(&mut s), [(7, false)]);
+        assert!(!s.busy());
+    }
+
+    #[test]
+    fn with_auto_a_replaced_frame_waits_on_without_its_job_and_the_bound_drops_the_oldest() {
+        let mut s = Slot::new(2);
+        s.offer(e(0, true), true);
+        assert_eq!(s.offer(e(1, true), true), Offer::Queued);
+        assert_eq!(s.offer(e(2, true), true), Offer::Queued, "1 keeps its place, without its bytes");
+        assert_eq!(s.offer(e(3, true), true), Offer::Queued);
+        assert_eq!(s.offer(e(4, true), true), Offer::Dropped(e(1, false)), "a third predicted frame: the oldest goes");
+        s.finished();
+        assert_eq!(jobs(&mut s), [(2, false), (3, false), (4, true)], "the newest goes to the detector");
+    }
+
+    #[test]
+    fn a_closing_session_takes_the_waiting_frames_out() {
+        let mut s = Slot::new(4);
+        s.offer(e(0, true), false);
+        s.offer(e(1, false), false);
+        s.offer(e(2, true), false);
+        let out: Vec<u64> = s.take_waiting().into_iter().map(|e| e.mark.index).collect();
+        assert_eq!(out, [1, 2]);
+        assert!(s.take_waiting().is_empty());
         assert!(s.busy(), "frame 0 is still in flight");
-        assert_eq!(s.finished(), None);
+        s.finished();
+        assert_eq!(s.take_next(), None);
         assert!(!s.busy());
     }
 

@@ -8,6 +8,7 @@
 //! ByteTrack's second, low-score association and are never sent to the client.
 
 use crate::analytics::Observation;
+use crate::policy::Reuse;
 use crate::protocol::FrameResult;
 use crate::vision::track::{TrackInput, Tracker};
 use crate::vision::Analysis;
@@ -17,9 +18,15 @@ use crate::vision::Analysis;
 /// the tracker and the confirmed tracks seen in this frame (every detection a confirmed track
 /// took, low ones included, borrowing the analysis's labels): the session's analytics. A result
 /// without detections (the `ocr` pipeline) leaves the tracker alone (`observe` sees none).
+///
+/// With `ocr=detections` ([`Analysis::read`]) each tracked detection says whether its crop was
+/// read (`text_read`); with `reuse` (the session's reading state, and the frame's arrival in ms)
+/// each read track's reading is recorded there (agreeing when one of its lines is its consensus
+/// after this frame), and the tracks that ended are forgotten.
 pub fn annotate(
     tracker: &mut Tracker,
     analysis: Analysis,
+    reuse: Option<(&mut Reuse, u64)>,
     observe: impl FnOnce(&Tracker, &[Observation<'_>]),
 ) -> FrameResult {
     let Some(found) = analysis.detections.as_ref() else {
@@ -53,10 +60,26 @@ pub fn annotate(
             id
         })
         .collect();
+    let read = analysis.read.as_deref();
+    let text_read: Vec<Option<bool>> =
+        (0..ids.len()).map(|i| read.map(|r| r.get(i).copied().unwrap_or(false))).collect();
+    if let Some((reuse, at_ms)) = reuse {
+        for e in tracker.ended() {
+            reuse.forget(e.track_id);
+        }
+        for (i, (d, id)) in found.iter().zip(&ids).enumerate() {
+            let (Some(id), Some(true)) = (*id, text_read[i]) else { continue };
+            let best = tracker.best_reading(id);
+            let mut lines = analysis.texts.iter().flatten().filter(|l| l.detection == Some(i));
+            let agrees = best.is_some_and(|b| lines.any(|l| l.text == b));
+            reuse.read(id, &d.bbox, at_ms, agrees);
+        }
+    }
     let mut result = FrameResult::from(analysis);
-    for (d, id) in result.detections.iter_mut().flatten().zip(ids) {
+    for ((d, id), read) in result.detections.iter_mut().flatten().zip(ids).zip(text_read) {
         d.track_id = id;
         d.track_text = id.and_then(|id| tracker.best_reading(id)).map(String::from);
+        d.text_read = id.and(read);
     }
     for (line, id) in result.texts.iter_mut().flatten().zip(line_ids) {
         line.track_id = id;
@@ -68,7 +91,7 @@ pub fn annotate(
 #[cfg(test)]
 fn annotate_ids(tracker: &mut Tracker, analysis: Analysis) -> (FrameResult, Vec<u64>) {
     let mut ids = Vec::new();
-    let r = annotate(tracker, analysis, |_, seen| ids = seen.iter().map(|o| o.track_id).collect());
+    let r = annotate(tracker, analysis, None, |_, seen| ids = seen.iter().map(|o| o.track_id).collect());
     (r, ids)
 }
 
@@ -99,6 +122,7 @@ mod tests {
                 detections: Some(vec![det(10.0 + 5.0 * i as f32)]),
                 texts: Some(vec![line(text, Some(0)), line("FREE", None)]),
                 low_detections: None,
+                read: None,
             };
             // The one misreading that ties on count is the less confident one.
             if let Some(t) = a.texts.as_mut() {
@@ -144,6 +168,7 @@ mod tests {
                 detections: Some(if hidden { vec![] } else { vec![car.clone()] }),
                 low_detections: Some(if hidden { vec![car] } else { vec![] }),
                 texts: None,
+                read: None,
             };
             let (r, seen) = annotate_ids(&mut t, a);
             let wire = r.detections.unwrap();
@@ -154,5 +179,71 @@ mod tests {
             ids.extend(wire.iter().map(|d| d.track_id));
         }
         assert_eq!(ids, vec![Some(1); 4], "one id before and after the low-score stretch");
+    }
+}
+
+#[cfg(test)]
+mod reuse_tests {
+    use super::*;
+    use crate::policy::ReuseConfig;
+    use crate::vision::track::TrackConfig;
+    use crate::vision::{Detection, TextLine};
+
+    #[test]
+    fn read_crops_feed_the_reading_state_and_each_tracked_detection_says_whether_it_was_read() {
+        let mut t = Tracker::new(TrackConfig::default());
+        let mut reuse = Reuse::new(ReuseConfig::default());
+        let car = |i: u64| Detection {
+            label: "car".into(),
+            class_id: 2,
+            score: 0.9,
+            bbox: [10.0 + i as f32, 10.0, 110.0 + i as f32, 60.0],
+        };
+        let plate = |text: &str| TextLine {
+            text: text.into(),
+            score: 0.9,
+            bbox: [0.0; 4],
+            polygon: [[0.0; 2]; 4],
+            detection: Some(0),
+        };
+        for i in 0..3u64 {
+            let a = Analysis {
+                width: 640,
+                height: 480,
+                detections: Some(vec![car(i)]),
+                texts: Some(vec![plate("KX 705")]),
+                low_detections: None,
+                read: Some(vec![true]),
+            };
+            let r = annotate(&mut t, a, Some((&mut reuse, 40 * i)), |_, _| {});
+            assert_eq!(r.detections.unwrap()[0].text_read, Some(true));
+        }
+        let next = t.peek();
+        assert!(reuse.settled(&next[0], 120), "three agreeing readings: settled");
+        // A frame where the crop was not read: carried, and the state is untouched.
+        let a = Analysis {
+            width: 640,
+            height: 480,
+            detections: Some(vec![car(3)]),
+            texts: Some(vec![]),
+            low_detections: None,
+            read: Some(vec![false]),
+        };
+        let r = annotate(&mut t, a, Some((&mut reuse, 160)), |_, _| {});
+        let d = &r.detections.unwrap()[0];
+        assert_eq!((d.text_read, d.track_text.as_deref()), (Some(false), Some("KX 705")));
+        assert!(reuse.settled(&t.peek()[0], 200));
+        // The track ends (no more detections): its state is forgotten.
+        for _ in 0..=TrackConfig::default().lost_buffer {
+            let a = Analysis {
+                width: 640,
+                height: 480,
+                detections: Some(vec![]),
+                read: Some(vec![]),
+                ..Analysis::default()
+            };
+            annotate(&mut t, a, Some((&mut reuse, 240)), |_, _| {});
+        }
+        assert!(reuse.is_empty());
     }
 }

@@ -48,6 +48,10 @@ pub struct Analysis {
     /// highest first. The tracker sees them (ByteTrack's low-score association); the client
     /// never does.
     pub low_detections: Option<Vec<Detection>>,
+    /// With `ocr=detections`: for each of `detections`, whether its crop was read in this frame
+    /// (not: the session's settled object, see [`super::FrameOptions::settled`], or beyond
+    /// [`super::MAX_OCR_DETECTIONS`]).
+    pub read: Option<Vec<bool>>,
 }
 
 /// Per-stage times of one frame, in milliseconds; stages the pipeline did not run are `None`.

@@ -140,6 +140,48 @@ pub struct FrameOptions {
     /// With tracking: also find the detections scoring in `(track_low, min_score]`, for the
     /// tracker only ([`Analysis::low_detections`]); they are never reported, linked or read.
     pub track_low: Option<f32>,
+    /// With `ocr=detections`: where objects whose text the session already holds are expected
+    /// in this frame. A detection of the same class overlapping one of these boxes at an IoU of
+    /// at least [`SETTLED_IOU`] (each box taken once, best overlap first) is not read
+    /// ([`Analysis::read`] says which were). Set per frame by the session, empty otherwise.
+    pub settled: Vec<Settled>,
+}
+
+/// A box where the session expects an object whose text it already holds (see
+/// [`FrameOptions::settled`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Settled {
+    /// The object's class.
+    pub class_id: usize,
+    /// `[x1, y1, x2, y2]` in frame pixels.
+    pub bbox: [f32; 4],
+}
+
+/// A detection is the settled object expected at a box when they overlap at least this much:
+/// strict, since reading a crop twice costs time but skipping the wrong one loses a reading.
+pub const SETTLED_IOU: f32 = 0.5;
+
+/// Which of `detections` (highest score first) are the objects at `settled`'s boxes: each box
+/// is given to the detection of its class it overlaps most (at IoU ≥ [`SETTLED_IOU`]), best
+/// pairs first, each detection and box taken once.
+pub fn settled_detections(detections: &[Detection], settled: &[Settled]) -> Vec<bool> {
+    let mut pairs: Vec<(f32, usize, usize)> = Vec::new();
+    for (i, d) in detections.iter().enumerate() {
+        for (j, s) in settled.iter().enumerate() {
+            let v = geometry::iou(&d.bbox, &s.bbox);
+            if s.class_id == d.class_id && v >= SETTLED_IOU {
+                pairs.push((v, i, j));
+            }
+        }
+    }
+    pairs.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let (mut taken, mut used) = (vec![false; detections.len()], vec![false; settled.len()]);
+    for (_, i, j) in pairs {
+        if !taken[i] && !used[j] {
+            (taken[i], used[j]) = (true, true);
+        }
+    }
+    taken
 }
 
 /// A text quad and the detection it was found in (OCR inside detections), if any.
@@ -249,17 +291,19 @@ impl VisionPipeline {
         Ok((d?, ms))
     }
 
-    /// Text quads inside each of the first [`MAX_OCR_DETECTIONS`] `detections` (in frame
-    /// pixels), each with the index of the detection it was found in.
+    /// Text quads inside each of the first [`MAX_OCR_DETECTIONS`] `detections` to `read` (in
+    /// frame pixels), each with the index of the detection it was found in.
     fn find_text_in(
         &self,
         img: &RgbImage,
         detections: &[Detection],
+        read: &[bool],
         width: &Width,
     ) -> Result<(Vec<(TextQuad, usize)>, f64), ProcessError> {
         let (r, ms) = timed(|| {
-            let first = &detections[..detections.len().min(MAX_OCR_DETECTIONS)];
-            let per_detection = width.map(first, |d, width| {
+            let first: Vec<(usize, &Detection)> =
+                detections.iter().enumerate().filter(|(i, _)| read[*i]).take(MAX_OCR_DETECTIONS).collect();
+            let per_detection = width.map(&first, |&(_, d), width| {
                 let Some(crop) = img.crop(d.bbox) else { return Ok::<_, ProcessError>(Vec::new()) };
                 let (x0, y0) = (d.bbox[0].max(0.0).floor(), d.bbox[1].max(0.0).floor());
                 let (quads, _) = self.find_text(&crop, width)?;
@@ -272,8 +316,8 @@ impl VisionPipeline {
                     .collect())
             });
             let mut out = Vec::new();
-            for (i, quads) in per_detection.into_iter().enumerate() {
-                out.extend(quads?.into_iter().map(|q| (q, i)));
+            for ((i, _), quads) in first.iter().zip(per_detection) {
+                out.extend(quads?.into_iter().map(|q| (q, *i)));
             }
             Ok::<_, ProcessError>(merge_detection_lines(out, detections, self.ocr.max_lines))
         });
@@ -417,20 +461,32 @@ impl Processor for VisionPipeline {
             }
             d
         });
-        let quads: Option<(Vec<LinkedQuad>, f64)> = match (quads, &detections) {
-            (Some((q, ms)), _) => Some((q.into_iter().map(|q| (q, None)).collect(), ms)),
+        let mut read = None;
+        let quads: Option<(Vec<LinkedQuad>, Option<f64>)> = match (quads, &detections) {
+            (Some((q, ms)), _) => Some((q.into_iter().map(|q| (q, None)).collect(), Some(ms))),
             (None, Some(d)) if inside => {
-                let (q, ms) = self.find_text_in(&img, d, w)?;
-                Some((q.into_iter().map(|(q, i)| (q, Some(i))).collect(), ms))
+                // The session's settled objects are not read; the rest, up to the cap, are.
+                let settled = settled_detections(d, &opts.settled);
+                let mut wanted: Vec<bool> = settled.iter().map(|s| !s).collect();
+                let mut left = MAX_OCR_DETECTIONS;
+                for r in wanted.iter_mut() {
+                    *r = *r && left > 0;
+                    left -= usize::from(*r);
+                }
+                let any = wanted.iter().any(|r| *r);
+                let (q, ms) = if any { self.find_text_in(&img, d, &wanted, w)? } else { (Vec::new(), 0.0) };
+                read = Some(wanted);
+                // Stages that did not run are absent.
+                Some((q.into_iter().map(|(q, i)| (q, Some(i))).collect(), any.then_some(ms)))
             }
             (None, _) => None,
         };
         let texts = match quads {
             Some((quads, ms)) => {
-                timings.ocr_detect = Some(ms);
+                timings.ocr_detect = ms;
                 let (only, links): (Vec<TextQuad>, Vec<Option<usize>>) = quads.into_iter().unzip();
                 let (mut lines, ms) = self.read_lines(&img, &only, &links, w)?;
-                timings.ocr_recognize = Some(ms);
+                timings.ocr_recognize = timings.ocr_detect.is_some().then_some(ms);
                 if let (Some(d), false) = (&detections, inside) {
                     link_texts(&mut lines, d);
                 }
@@ -438,7 +494,7 @@ impl Processor for VisionPipeline {
             }
             None => None,
         };
-        let result = Analysis { width: info.width, height: info.height, detections, texts, low_detections };
+        let result = Analysis { width: info.width, height: info.height, detections, texts, low_detections, read };
         Ok(Processed { result, timings })
     }
 

@@ -5,9 +5,10 @@
 // Drives Debian's /usr/bin/chromium (headless) with playwright-core, no downloaded browser.
 // The camera is Chromium's fake capture device playing an MJPEG file built here from the
 // 640x480 photos in tests/fixtures (objects for the detector, signs for OCR). The page is
-// opened with ?autostart=1, so it streams the fake camera to the server over the WebSocket;
-// the test waits until results with boxes and text lines have been drawn, checks that no
-// error was reported; then draws a line and a zone on the video with the mouse (as a person
+// opened with ?autostart=1&detect_every=2, so it streams the fake camera to the server over the
+// WebSocket, every other frame answered from the tracker's prediction; the test waits until
+// results with boxes and text lines have been drawn, checks that no error was reported and
+// that predicted boxes were drawn (dashed); then draws a line and a zone on the video with the mouse (as a person
 // would), waits until the server took them (`configured`), their counts are shown and events
 // are listed, and saves a screenshot to target/browser/demo.png.
 // Optional: FRAMEWIRE_WS overrides the page's WebSocket URL (page served from elsewhere),
@@ -76,7 +77,8 @@ try {
   page.on('pageerror', (e) => consoleLog.push(`pageerror: ${e.message}`));
   page.on('requestfailed', (r) => consoleLog.push(`requestfailed: ${r.url()} ${r.failure()?.errorText}`));
 
-  let url = `${base}/?autostart=1&pipeline=detect_ocr&fps=5`;
+  // detect_every=2: every other frame is answered from the tracker's prediction (drawn dashed).
+  let url = `${base}/?autostart=1&pipeline=detect_ocr&fps=5&detect_every=2`;
   if (process.env.FRAMEWIRE_WS) url += `&ws=${encodeURIComponent(process.env.FRAMEWIRE_WS)}`;
   const resp = await page.goto(url, { waitUntil: 'load', timeout: 15000 });
   if (!resp || !resp.ok()) throw new Error(`GET ${url} answered ${resp ? resp.status() : 'nothing'}`);
@@ -154,10 +156,11 @@ try {
   if (Number(dom.results) < 5 || Number(dom.boxes) <= 0 || !/streaming|suggests/.test(dom.status)) {
     throw new Error(`page counters not shown: ${JSON.stringify(dom)}`);
   }
+  if (!(state.predictedDrawn > 0)) throw new Error(`no predicted box drawn (detect_every=2): ${state.predictedDrawn}`);
   const labels = Object.keys(state.labelsSeen).sort().join(',');
   const kinds = [...new Set(state.events.map((e) => e.type))].sort().join(',');
   console.log(`browser demo test ok: results=${state.results} sent=${state.sent} boxes=${state.boxesDrawn} ` +
-    `texts=${state.textsDrawn} labels=${labels} latency=${state.lastLatencyMs.toFixed(0)}ms ` +
+    `texts=${state.textsDrawn} predicted=${state.predictedDrawn} labels=${labels} latency=${state.lastLatencyMs.toFixed(0)}ms ` +
     `server_ms=${Object.entries(state.lastTimings || {}).map(([k, v]) => `${k}:${Math.round(v)}`).join(',')} ` +
     `dropped=${state.dropped} skipped=${state.skipped} events=${state.events.length}(${kinds}) ` +
     `counts=${JSON.stringify(state.counts)} time=${((Date.now() - started) / 1000).toFixed(1)}s ` +

@@ -17,4 +17,5 @@ mod server;
 mod session;
 mod support;
 mod tracking;
+mod work_once;
 mod yolo;

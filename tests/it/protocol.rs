@@ -166,6 +166,9 @@ pub struct SessionOptions {
     pub classes: Option<Vec<String>>,
     pub max_detections: usize,
     pub ocr: String,
+    pub ocr_reuse: bool,
+    /// A number within [1, 30], or `"auto"`.
+    pub detect_every: serde_json::Value,
 }
 
 #[derive(Debug, Deserialize, PartialEq)]
@@ -220,16 +223,23 @@ pub struct Detection {
     pub track_id: Option<u64>,
     /// With tracking only, once the track has a reading.
     pub track_text: Option<String>,
+    /// With tracking and `ocr=detections`, on tracked detections.
+    pub text_read: Option<bool>,
+    /// Only on a predicted frame's boxes (`true`); absent otherwise.
+    pub predicted: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Timings {
     pub queue: f64,
-    pub decode: f64,
+    /// Absent on a predicted frame.
+    pub decode: Option<f64>,
     pub detect: Option<f64>,
     pub ocr_detect: Option<f64>,
     pub ocr_recognize: Option<f64>,
+    /// Only on a predicted frame.
+    pub predict: Option<f64>,
     pub total: f64,
 }
 
@@ -239,8 +249,9 @@ fn pinned_types_refuse_unknown_fields() {
     assert_eq!(serde_json::from_str::<Msg>(ok).unwrap(), Msg::FrameDropped { frame_index: 3, dropped_frames: 1 });
     let extra = r#"{"type":"frame_dropped","frame_index":3,"dropped_frames":1,"x":0}"#;
     assert!(serde_json::from_str::<Msg>(extra).is_err());
-    let nested = r#"{"type":"session_started","session_id":"a","protocol":1,"pipeline":"detect","limits":{"max_frame_bytes":1,"max_pixels":2,"y":3},"track":false,"options":{"min_score":0.5,"max_detections":100,"ocr":"frame"},"zones":[],"lines":[],"anchor":"center"}"#;
+    let nested = r#"{"type":"session_started","session_id":"a","protocol":1,"pipeline":"detect","limits":{"max_frame_bytes":1,"max_pixels":2,"y":3},"track":false,"options":{"min_score":0.5,"max_detections":100,"ocr":"frame","ocr_reuse":true,"detect_every":1},"zones":[],"lines":[],"anchor":"center"}"#;
     assert!(serde_json::from_str::<Msg>(nested).is_err());
+    assert!(serde_json::from_str::<Msg>(&nested.replace(r#","y":3"#, "")).is_ok(), "only for the unknown field");
 }
 
 /// Every server message, serialised by the server's own types, parses into the pinned types.
@@ -254,6 +265,8 @@ fn server_types_serialise_to_the_pinned_shapes() {
             classes: Some(vec!["cat".into()]),
             max_detections: 100,
             ocr: "frame",
+            ocr_reuse: true,
+            detect_every: framewire::policy::DetectEvery::Auto,
         },
         zones: vec![p::ZoneSpec {
             name: "bay".into(),
@@ -327,6 +340,8 @@ fn server_types_serialise_to_the_pinned_shapes() {
                     bbox: [1.0, 2.0, 3.0, 4.0],
                     track_id: Some(7),
                     track_text: Some("GARAGE 3".into()),
+                    text_read: Some(false),
+                    predicted: true,
                 }]),
                 texts: Some(vec![p::TextLine {
                     text: "GARAGE 3".into(),
@@ -410,6 +425,8 @@ fn track_fields_are_absent_without_tracking() {
         bbox: [1.0, 2.0, 3.0, 4.0],
         track_id: None,
         track_text: None,
+        text_read: None,
+        predicted: false,
     };
     let v = serde_json::to_value(&d).unwrap();
     assert_eq!(v, serde_json::json!({"label":"cat","class_id":15,"score":0.9f32,"box":[1.0,2.0,3.0,4.0]}));
@@ -421,12 +438,17 @@ fn timings_are_rounded_to_a_hundredth_of_a_millisecond() {
     use framewire::protocol as p;
     let t = p::Timings {
         queue: 0.035042000000000004,
-        decode: 1.23456,
+        decode: Some(1.23456),
         detect: Some(47.999),
         ocr_detect: None,
         ocr_recognize: Some(0.004),
+        predict: None,
         total: 60.125,
     };
     let v = serde_json::to_value(t).unwrap();
     assert_eq!(v, serde_json::json!({"queue":0.04,"decode":1.23,"detect":48.0,"ocr_recognize":0.0,"total":60.13}));
+    // A predicted frame: no decode, no model; what it took is `predict`.
+    let t = p::Timings { queue: 0.5, predict: Some(0.0123), total: 0.52, ..p::Timings::default() };
+    let v = serde_json::to_value(t).unwrap();
+    assert_eq!(v, serde_json::json!({"queue":0.5,"predict":0.01,"total":0.52}));
 }

@@ -264,6 +264,7 @@ pub fn empty_result(info: &framewire::vision::jpeg::JpegInfo) -> framewire::visi
         detections: Some(vec![]),
         texts: None,
         low_detections: None,
+        read: None,
     };
     framewire::vision::Processed { result, timings: framewire::vision::StageTimes::default() }
 }

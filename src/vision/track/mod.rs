@@ -154,6 +154,8 @@ struct Track {
     state: TrackState,
     /// Consecutive updates without a match.
     misses: u32,
+    /// The score of the detection it was last matched to (what a predicted box reports).
+    score: f32,
     /// In insertion order (ties in eviction go to the oldest, in `best_reading` to the first).
     readings: Vec<Reading>,
 }
@@ -169,6 +171,20 @@ pub struct Tracker {
     /// The confirmed tracks the latest update removed (cleared by the next one: bounded by
     /// `max_tracks`).
     ended: Vec<EndedTrack>,
+}
+
+/// Where a track is on a frame the detector did not run on: its motion model's box.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Predicted {
+    /// Its id.
+    pub track_id: u64,
+    /// Its class.
+    pub class_id: usize,
+    /// The score of the detection it was last matched to.
+    pub score: f32,
+    /// `[x1, y1, x2, y2]` in pixels, as predicted (not clipped; may be empty or swapped when
+    /// the motion model shrinks a box to nothing).
+    pub bbox: [f32; 4],
 }
 
 /// A confirmed track that was removed, with its final reading: what a session needs to say the
@@ -195,6 +211,13 @@ impl Track {
             }
         }
         best
+    }
+
+    /// Where it is, if it is confirmed, tracked (matched on the latest update) and its state
+    /// finite.
+    fn predicted(&self) -> Option<Predicted> {
+        let track_id = self.id.filter(|_| self.state == TrackState::Tracked && self.kf.is_finite())?;
+        Some(Predicted { track_id, class_id: self.class_id, score: self.score, bbox: tlbr_from_state(&self.kf.mean) })
     }
 
     /// Its end, if it was confirmed (a tentative track never had an id to end).
@@ -293,6 +316,7 @@ impl Tracker {
                     }
                     t.state = TrackState::Tracked;
                     t.misses = 0;
+                    t.score = detections[di].score;
                     if t.id.is_none() {
                         // Confirmed now: its id is the next one (if the ids ran out, it stays
                         // unnamed; unreachable at 2^64).
@@ -346,11 +370,41 @@ impl Tracker {
                 kf: KalmanState::initiate(z),
                 state,
                 misses: 0,
+                score: detections[di].score,
                 readings: Vec::new(),
             });
             out[di] = id;
         }
         out
+    }
+
+    /// A frame the detector skipped: every track moves one step along its motion model, as
+    /// [`Tracker::update`] moves it before matching, and nothing is matched, missed or removed
+    /// ([`Tracker::ended`] is empty after it). Returns where the tracks the latest update
+    /// matched (confirmed and tracked) are now, in creation order; lost and tentative tracks
+    /// move but are not reported, so a prediction never invents or revives a track.
+    pub fn predict(&mut self) -> Vec<Predicted> {
+        self.ended.clear();
+        for t in &mut self.tracks {
+            if t.state == TrackState::Lost {
+                t.kf.mean[7] = 0.0;
+            }
+            t.kf.predict();
+        }
+        self.tracks.iter().filter_map(Track::predicted).collect()
+    }
+
+    /// Where the tracks the latest update matched will be on the next frame, without moving
+    /// them (what [`Tracker::predict`] or the next update's first step will give).
+    pub fn peek(&self) -> Vec<Predicted> {
+        self.tracks
+            .iter()
+            .filter_map(|t| {
+                let mut next = t.clone();
+                next.kf.predict();
+                next.predicted()
+            })
+            .collect()
     }
 
     /// Match the still-unmatched `rows` (track indices) and `cols` (detection indices) by an

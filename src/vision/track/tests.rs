@@ -399,3 +399,45 @@ fn end_all_ends_the_confirmed_tracks_and_ids_go_on() {
     t.update(&[a]);
     assert_eq!(t.update(&[a]), vec![Some(3)], "a new track after the end, with a new id");
 }
+
+#[test]
+fn predictions_follow_the_motion_between_detector_runs_and_never_invent_a_track() {
+    // An object moving 6 px a frame, detected on every third frame only (`detect_every=3`):
+    // the frames between are predicted, and the predictions follow it.
+    let mut t = tracker();
+    let truth = |f: usize| [10.0 + 6.0 * f as f32, 50.0, 50.0 + 6.0 * f as f32, 130.0];
+    let mut worst_late = 1.0f32;
+    for f in 0..60 {
+        if f % 3 == 0 {
+            let b = truth(f);
+            assert_eq!(t.update(&[det(b[0], b[1], 40.0, 80.0, 0.8, 0)]), vec![Some(1)], "frame {f}");
+            assert_eq!(t.peek().len(), 1);
+            continue;
+        }
+        let peeked = t.peek();
+        let p = t.predict();
+        assert_eq!(p, peeked, "peek is the next step, without taking it");
+        let [one] = p.as_slice() else { panic!("frame {f}: {p:?}") };
+        assert_eq!((one.track_id, one.class_id, one.score), (1, 0, 0.8), "the track's last score and class");
+        assert!(t.ended().is_empty());
+        if f > 30 {
+            worst_late = worst_late.min(iou(&one.bbox, &truth(f)));
+        }
+    }
+    assert!(worst_late > 0.8, "once the velocity is learnt the predictions stay on the object: {worst_late}");
+    // Predicted frames are no misses: the track does not die however many there are.
+    let mut t = Tracker::new(TrackConfig { lost_buffer: 1, ..TrackConfig::default() });
+    t.update(&[det(0.0, 0.0, 40.0, 80.0, 0.9, 0)]);
+    for _ in 0..10 {
+        assert_eq!(t.predict().len(), 1);
+    }
+    assert_eq!(t.update(&[det(0.0, 0.0, 40.0, 80.0, 0.9, 0)]), vec![Some(1)]);
+    // A lost track moves but is not reported; a tentative one is not reported either.
+    t.update(&[]);
+    assert!(t.predict().is_empty(), "lost: not predicted");
+    assert_eq!(t.len(), 1);
+    let mut t = tracker();
+    t.update(&[]);
+    t.update(&[det(0.0, 0.0, 40.0, 80.0, 0.9, 0)]);
+    assert!(t.predict().is_empty(), "tentative (no id yet): not predicted");
+}
