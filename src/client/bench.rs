@@ -269,6 +269,21 @@ impl Sampler {
     }
 }
 
+/// One result, as a tally keeps it.
+#[derive(Debug, Clone, Copy)]
+struct Answer {
+    /// Send → result, ms.
+    latency: f64,
+    /// Its decode and model time, ms (the two detectors' overlap counted once).
+    work: f64,
+    /// Its OCR time (text detection and recognition), ms.
+    ocr: f64,
+    /// The detector ran on it.
+    detected: bool,
+    /// It was answered from the tracker's prediction.
+    predicted: bool,
+}
+
 /// One session's tally.
 #[derive(Debug, Default)]
 struct Tally {
@@ -276,12 +291,8 @@ struct Tally {
     dropped: u64,
     errors: u64,
     slow_downs: u64,
-    /// (frame index, latency ms, decode+model ms) per result, in arrival order.
-    results: Vec<(u64, f64, f64)>,
-    detector_runs: u64,
-    predicted: u64,
-    /// OCR ms summed over the results.
-    ocr_ms: f64,
+    /// Every result, in arrival order.
+    results: Vec<Answer>,
     /// The server closed the session early: `"code reason"`.
     closed_by_server: Option<String>,
 }
@@ -310,10 +321,13 @@ impl Tally {
                     (Some(a), Some(b)) => a.min(b),
                     _ => 0.0,
                 };
-                self.results.push((i, lat, work - overlap));
-                self.detector_runs += u64::from(tm["detect"].is_number());
-                self.predicted += u64::from(tm["predict"].is_number());
-                self.ocr_ms += ["ocr_detect", "ocr_recognize"].iter().filter_map(|k| tm[*k].as_f64()).sum::<f64>();
+                self.results.push(Answer {
+                    latency: lat,
+                    work: work - overlap,
+                    ocr: ["ocr_detect", "ocr_recognize"].iter().filter_map(|k| tm[*k].as_f64()).sum(),
+                    detected: tm["detect"].is_number(),
+                    predicted: tm["predict"].is_number(),
+                });
             }
             Some("frame_dropped") => self.dropped += 1,
             Some("slow_down") => self.slow_downs += 1,
@@ -368,14 +382,14 @@ pub fn run(args: &BenchArgs) -> Result<Report, BenchError> {
         r.dropped_reported += t.dropped;
         r.errors += t.errors;
         r.slow_downs += t.slow_downs;
-        r.detector_runs += t.detector_runs;
-        r.predicted += t.predicted;
-        r.ocr_ms_per_result += t.ocr_ms;
+        r.detector_runs += t.results.iter().filter(|a| a.detected).count() as u64;
+        r.predicted += t.results.iter().filter(|a| a.predicted).count() as u64;
+        r.ocr_ms_per_result += t.results.iter().map(|a| a.ocr).sum::<f64>();
         let third = t.results.len() / 3;
-        first.extend(t.results[..third].iter().map(|x| x.1));
-        last.extend(t.results[t.results.len() - third..].iter().map(|x| x.1));
-        all.extend(t.results.iter().map(|x| x.1));
-        overhead.extend(t.results.iter().map(|x| x.1 - x.2));
+        first.extend(t.results[..third].iter().map(|a| a.latency));
+        last.extend(t.results[t.results.len() - third..].iter().map(|a| a.latency));
+        all.extend(t.results.iter().map(|a| a.latency));
+        overhead.extend(t.results.iter().map(|a| a.latency - a.work));
         r.per_session_results.push(t.results.len() as u64);
         r.closed_by_server.extend(t.closed_by_server.clone());
     }
@@ -428,7 +442,7 @@ fn closed(args: &BenchArgs, frames: &[Vec<u8>]) -> Result<Tally, BenchError> {
             }
         }
         if i >= WARM_UP && !args.json {
-            let p = Percentiles::of(t.results.iter().skip(WARM_UP).map(|x| x.1).collect());
+            let p = Percentiles::of(t.results.iter().skip(WARM_UP).map(|a| a.latency).collect());
             progress(false, &format!("closed: {}/{} frames, p50 {:.1} ms", i + 1 - WARM_UP, args.count, p.p50));
         }
     }

@@ -11,6 +11,7 @@ use std::time::Instant;
 use super::slot::Entry;
 use super::{EndReason, Ending, Session, MAX_PENDING_CONTROL};
 use crate::analytics::{Event, Spec, SpecError};
+use crate::policy::Reuse;
 use crate::protocol::control::{self, Configure, Control, ControlError};
 use crate::protocol::{close, ended, DetectorInfo, ErrorCode, ServerMessage};
 use crate::vision::class_id;
@@ -130,6 +131,8 @@ impl<S: Read + Write + AsRawFd> Session<S> {
     /// `end_of_stream`: end every live track, then answer with their events and the counts.
     fn end_of_stream(&mut self) -> Result<(), EndReason> {
         let gone = self.tracker.as_mut().map(|t| t.end_all()).unwrap_or_default();
+        // Their reading states go with them (ids are never reused: they would only pile up).
+        self.reuse = Reuse::new(self.ctx.config.reuse);
         let events = self.analytics.end(&ended(&gone));
         self.ctx.metrics.events(&events);
         let _ = self.counts();

@@ -92,6 +92,7 @@ fn health_sessions_and_metrics_follow_a_live_session() {
         ("framewire_sessions_total", 2.0),
         ("framewire_frames_received_total", 2.0),
         ("framewire_frames_processed_total", 1.0),
+        ("framewire_frames_predicted_total", 0.0),
         ("framewire_results_sent_total", 1.0),
         ("framewire_frames_dropped_total", 0.0),
         ("framewire_frames_invalid_total{reason=\"not_jpeg\"}", 1.0),

@@ -309,6 +309,11 @@ fn bad_work_once_options_are_refused_both_ways() {
     let f = fixture("plates/000.jpg");
     let answers: Vec<bool> = (0..4).map(|_| frame(c.round_trip(&f)).timings.predict.is_some()).collect();
     assert_eq!(answers, [false, true, false, true]);
+    let (_, metrics) = crate::support::http_status(&server, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+    for line in ["framewire_frames_predicted_total 2", "framewire_frames_processed_total 2"] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in {metrics}");
+    }
+    assert!(metrics.contains("framewire_stage_seconds_count{stage=\"predict\"} 2"), "{metrics}");
     match c.control(r#"{"type":"configure","detect_every":"auto","ocr_reuse":false}"#) {
         Msg::Configured { track, options, .. } => {
             assert!(track);
