@@ -3,6 +3,8 @@
 //! track, so the measured frames are the steady state the session pays on every frame. And the
 //! cost of a session's analytics on top (`analytics/frame_*`): one `Analytics::frame` with the
 //! largest configuration allowed (32 zones of 64 points, 32 lines) over 1, 10 and 100 tracks.
+//! And a frame the detector skips (`detect_every`, `track/predict_*`): `Tracker::predict` over
+//! 1, 10 and 100 tracked objects, the model-free part of answering such a frame.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use framewire::analytics::{Analytics, LineSpec, Observation, Spec, ZoneSpec};
@@ -35,6 +37,29 @@ fn bench(c: &mut Criterion) {
                 let ids = tracker.update(black_box(&frames[f]));
                 f += 1;
                 ids
+            })
+        });
+    }
+}
+
+/// A frame the detector skipped: every track moves one step (`Tracker::predict`), after the
+/// tracks were confirmed and their speeds learnt; the tracker is reset (outside the timing)
+/// every 1,000 steps so the boxes stay on a 4K frame.
+fn bench_predict(c: &mut Criterion) {
+    for n in [1, 10, 100] {
+        let warm = |t: &mut Tracker| (0..10).for_each(|f| drop(t.update(&frame(n, f))));
+        c.bench_function(&format!("track/predict_{n}"), |b| {
+            let mut tracker = Tracker::new(TrackConfig::default());
+            warm(&mut tracker);
+            let mut steps = 0;
+            b.iter(|| {
+                if steps == 1000 {
+                    tracker = Tracker::new(TrackConfig::default());
+                    warm(&mut tracker);
+                    steps = 0;
+                }
+                steps += 1;
+                tracker.predict()
             })
         });
     }
@@ -113,5 +138,5 @@ fn bench_analytics(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench, bench_analytics);
+criterion_group!(benches, bench, bench_predict, bench_analytics);
 criterion_main!(benches);

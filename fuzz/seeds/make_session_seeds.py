@@ -64,6 +64,18 @@ seeds = {
     "http_request_instead_of_frames": b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\r\n",
     "garbage": bytes(random.Random(7).randrange(256) for _ in range(512)),
     "empty": b"",
+    # Work once (#27): the frames the tracker predicts, waiting in order behind the one in flight.
+    "configure_auto_then_a_burst": frame(TEXT, b'{"type":"configure","track":true,"detect_every":"auto"}')
+    + b"".join(frame(BINARY, JPEG) for _ in range(5))
+    + close(),
+    "configure_every_2_then_tracking_off": frame(TEXT, b'{"type":"configure","track":true,"detect_every":2,"ocr_reuse":false}')
+    + b"".join(frame(BINARY, JPEG) for _ in range(4))
+    + frame(TEXT, b'{"type":"configure","track":false}')
+    + frame(TEXT, b'{"type":"configure","track":false,"detect_every":1}')
+    + frame(BINARY, GRAY)
+    + frame(BINARY, JPEG)
+    + frame(TEXT, b'{"type":"end_of_stream"}')
+    + close(),
 }
 
 os.makedirs(OUT, exist_ok=True)

@@ -269,6 +269,10 @@ pub struct Detection {
     /// lines seen most often over its life, ties to the higher confidence); absent before any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub track_text: Option<String>,
+    /// With `track_text`: that reading's best recognition confidence over the track's life
+    /// (as `track_ended`'s `text_score`), rounded to 4 decimals.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub track_text_score: Option<f32>,
     /// With tracking and `ocr=detections`, on a tracked detection: whether its crop was read
     /// in this frame (`true`: its lines, if any, are in `texts`) or not (`false`: its
     /// `track_text` is carried from earlier frames, the reading had settled).
@@ -405,6 +409,7 @@ impl From<vision::Detection> for Detection {
             bbox: d.bbox.map(round1),
             track_id: None,
             track_text: None,
+            track_text_score: None,
             text_read: None,
             predicted: false,
         }
@@ -441,6 +446,16 @@ impl From<vision::DetectorInfo> for DetectorInfo {
     fn from(d: vision::DetectorInfo) -> DetectorInfo {
         let vision::DetectorInfo { family, input, classes, max_detections } = d;
         DetectorInfo { family, input, classes, max_detections }
+    }
+}
+
+impl Detection {
+    /// Set the track fields: its id, and its best reading with that reading's score (rounded
+    /// here, as every score on the wire).
+    pub fn set_track(&mut self, track_id: Option<u64>, reading: Option<(&str, f32)>) {
+        self.track_id = track_id;
+        self.track_text = reading.map(|r| r.0.to_owned());
+        self.track_text_score = reading.map(|r| round4(r.1));
     }
 }
 

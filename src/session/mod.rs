@@ -572,8 +572,7 @@ impl<S: Read + Write + AsRawFd> Session<S> {
         let mut result = FrameResult::from(analysis);
         let reads_inside = self.options.ocr == OcrScope::Detections;
         for (d, id) in result.detections.iter_mut().flatten().zip(ids) {
-            d.track_id = Some(id);
-            d.track_text = tracker.best_reading(id).map(String::from);
+            d.set_track(Some(id), tracker.best_reading_scored(id));
             d.text_read = reads_inside.then_some(false);
             d.predicted = true;
         }

@@ -77,8 +77,7 @@ pub fn annotate(
     }
     let mut result = FrameResult::from(analysis);
     for ((d, id), read) in result.detections.iter_mut().flatten().zip(ids).zip(text_read) {
-        d.track_id = id;
-        d.track_text = id.and_then(|id| tracker.best_reading(id)).map(String::from);
+        d.set_track(id, id.and_then(|id| tracker.best_reading_scored(id)));
         d.text_read = id.and(read);
     }
     for (line, id) in result.texts.iter_mut().flatten().zip(line_ids) {

@@ -223,6 +223,8 @@ pub struct Detection {
     pub track_id: Option<u64>,
     /// With tracking only, once the track has a reading.
     pub track_text: Option<String>,
+    /// With `track_text`.
+    pub track_text_score: Option<f32>,
     /// With tracking and `ocr=detections`, on tracked detections.
     pub text_read: Option<bool>,
     /// Only on a predicted frame's boxes (`true`); absent otherwise.
@@ -340,6 +342,7 @@ fn server_types_serialise_to_the_pinned_shapes() {
                     bbox: [1.0, 2.0, 3.0, 4.0],
                     track_id: Some(7),
                     track_text: Some("GARAGE 3".into()),
+                    track_text_score: Some(0.96),
                     text_read: Some(false),
                     predicted: true,
                 }]),
@@ -425,6 +428,7 @@ fn track_fields_are_absent_without_tracking() {
         bbox: [1.0, 2.0, 3.0, 4.0],
         track_id: None,
         track_text: None,
+        track_text_score: None,
         text_read: None,
         predicted: false,
     };

@@ -157,9 +157,11 @@ fn reuse(engine: EngineKind) {
         let mut reads = Vec::new();
         for f in &once {
             let Some(d) = f.detections.iter().find(|d| d.track_id == Some(*id)) else { continue };
+            assert_eq!(d.track_text.is_some(), d.track_text_score.is_some(), "{d:?}");
             if d.text_read == Some(false) {
                 settled = true;
                 assert!(d.track_text.is_some(), "{engine:?}: a carried reading is shown: {d:?}");
+                assert!(d.track_text_score.is_some_and(|s| s > 0.5 && s <= 1.0), "{engine:?}: {d:?}");
             }
             if d.text_read == Some(true) {
                 reads.push((f.index, settled, d.bbox));
@@ -254,8 +256,17 @@ fn skipping(engine: EngineKind) {
     let indices: Vec<u64> = auto.iter().map(|f| f.index).collect();
     assert_eq!(indices, (0..FRAMES as u64).collect::<Vec<_>>(), "{engine:?}: every frame answered, in order");
     let skipped = auto.iter().filter(|f| f.timings.predict.is_some()).count();
+    let mut worst_auto = 1.0f32;
+    for (f, reference) in auto.iter().zip(&every).filter(|(f, _)| f.index >= 12 && f.timings.predict.is_some()) {
+        for d in &f.detections {
+            let id = d.track_id.expect("a predicted box is a track's");
+            let b = box_of(reference, id).unwrap_or_else(|| panic!("{engine:?}: {id} in frame {}", f.index));
+            worst_auto = worst_auto.min(iou(&d.bbox, &b));
+        }
+    }
+    assert!(worst_auto >= 0.8, "{engine:?}: auto's predicted against detected, worst IoU {worst_auto}");
     assert!(skipped >= 1, "{engine:?}: the frames that waited were predicted");
-    eprintln!("{engine:?}: auto in bursts of 3: {skipped} of {FRAMES} frames predicted");
+    eprintln!("{engine:?}: auto in bursts of 3: {skipped} of {FRAMES} frames predicted, worst IoU {worst_auto:.3}");
     assert_eq!(endings(&auto_end).keys().collect::<Vec<_>>(), want_ids.keys().collect::<Vec<_>>(), "{engine:?}");
     same_events(engine, &want_events, &crossings(&auto, &auto_end), 2);
 }
@@ -321,4 +332,59 @@ fn bad_work_once_options_are_refused_both_ways() {
         }
         m => panic!("{m:?}"),
     }
+}
+
+/// `auto` under a burst far past `--max-predicted-waiting` (here 2): every frame is answered by
+/// a result or a `frame_dropped`, results in order, the newest with a result; a `configure` sent
+/// in the middle of the burst applies after the frames before it; once it turned tracking off
+/// nothing is predicted (a frame still waiting to be is dropped: there is no tracker to predict
+/// from).
+#[test]
+fn a_burst_past_the_bound_is_answered_in_order_and_the_newest_always_runs() {
+    let mut config = crate::support::config();
+    config.max_predicted_waiting = 2;
+    let server = TestServer::start_with(config, crate::support::scheduler());
+    let mut c = server.client_at("/ws/video/stream?track=true&detect_every=auto");
+    let all = frames();
+    for f in &all[..12] {
+        c.ws.write(Message::Binary(f.clone())).expect("write");
+    }
+    c.ws.write(Message::text(r#"{"type":"configure","track":false,"detect_every":1}"#)).expect("write");
+    for f in &all[12..16] {
+        c.ws.write(Message::Binary(f.clone())).expect("write");
+    }
+    c.ws.flush().expect("flush");
+    let (mut answered, mut configured_after) = (Vec::new(), None);
+    while answered.len() < 16 {
+        match c.next() {
+            Msg::Result { frame_index, timings_ms, result, .. } => {
+                let predicted = timings_ms.predict.is_some();
+                let tracked = result.detections.iter().flatten().any(|d| d.track_id.is_some());
+                answered.push((frame_index, if predicted { "predicted" } else { "detected" }, tracked));
+            }
+            Msg::FrameDropped { frame_index, .. } => answered.push((frame_index, "dropped", false)),
+            Msg::Configured { track, options, .. } => {
+                assert!(!track && options.detect_every == serde_json::json!(1));
+                configured_after = Some(answered.len());
+            }
+            // More than half of the burst dropped: the client is told to slow down.
+            Msg::SlowDown { .. } => {}
+            m => panic!("{m:?}"),
+        }
+    }
+    // Each frame answered once; results in frame order (a drop is told when it happens, as
+    // latest-frame-wins always did, so it may come before an older frame's result).
+    let mut order: Vec<u64> = answered.iter().map(|a| a.0).collect();
+    let results: Vec<u64> = answered.iter().filter(|a| a.1 != "dropped").map(|a| a.0).collect();
+    assert!(results.windows(2).all(|w| w[0] < w[1]), "{answered:?}");
+    order.sort_unstable();
+    assert_eq!(order, (0..16).collect::<Vec<_>>(), "{answered:?}");
+    // The configure applied once every frame before it was answered, and from then on nothing
+    // was predicted or tracked.
+    let at = configured_after.expect("configured");
+    assert!(answered[..at].iter().filter(|a| a.0 < 12).count() == 12, "{answered:?}");
+    assert!(answered[at..].iter().all(|a| a.0 >= 12 && a.1 != "predicted" && !a.2), "{answered:?}");
+    assert_eq!(answered.last().map(|a| (a.0, a.1)), Some((15, "detected")), "the newest runs: {answered:?}");
+    assert_eq!(answered.iter().find(|a| a.0 == 0).map(|a| a.1), Some("detected"), "{answered:?}");
+    assert!(answered.iter().any(|a| a.1 == "dropped"), "the bound of 2 dropped some: {answered:?}");
 }

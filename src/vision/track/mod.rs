@@ -216,8 +216,13 @@ impl Track {
     /// Where it is, if it is confirmed, tracked (matched on the latest update) and its state
     /// finite.
     fn predicted(&self) -> Option<Predicted> {
-        let track_id = self.id.filter(|_| self.state == TrackState::Tracked && self.kf.is_finite())?;
-        Some(Predicted { track_id, class_id: self.class_id, score: self.score, bbox: tlbr_from_state(&self.kf.mean) })
+        self.predicted_at(&self.kf)
+    }
+
+    /// [`Track::predicted`] with its motion model in state `kf`.
+    fn predicted_at(&self, kf: &KalmanState) -> Option<Predicted> {
+        let track_id = self.id.filter(|_| self.state == TrackState::Tracked && kf.is_finite())?;
+        Some(Predicted { track_id, class_id: self.class_id, score: self.score, bbox: tlbr_from_state(&kf.mean) })
     }
 
     /// Its end, if it was confirmed (a tentative track never had an id to end).
@@ -400,9 +405,11 @@ impl Tracker {
         self.tracks
             .iter()
             .filter_map(|t| {
-                let mut next = t.clone();
-                next.kf.predict();
-                next.predicted()
+                // Only the motion model moves (a lost track, which `predicted_at` leaves out
+                // anyway, would have its height velocity zeroed first).
+                let mut kf = t.kf.clone();
+                kf.predict();
+                t.predicted_at(&kf)
             })
             .collect()
     }
@@ -474,6 +481,11 @@ impl Tracker {
     /// track, or one with no reading.
     pub fn best_reading(&self, track_id: u64) -> Option<&str> {
         self.track(track_id)?.best().map(|r| r.text.as_str())
+    }
+
+    /// [`Tracker::best_reading`] with that reading's best recognition confidence.
+    pub fn best_reading_scored(&self, track_id: u64) -> Option<(&str, f32)> {
+        self.track(track_id)?.best().map(|r| (r.text.as_str(), r.max_confidence))
     }
 
     /// The confirmed tracks the latest [`Tracker::update`] removed (lost for more than

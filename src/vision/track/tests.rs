@@ -440,4 +440,19 @@ fn predictions_follow_the_motion_between_detector_runs_and_never_invent_a_track(
     t.update(&[]);
     t.update(&[det(0.0, 0.0, 40.0, 80.0, 0.9, 0)]);
     assert!(t.predict().is_empty(), "tentative (no id yet): not predicted");
+    // A track carried by predictions whose object is gone ends as any other: lost on the next
+    // detector run that misses it, removed (and reported ended) after `lost_buffer` more.
+    let mut t = Tracker::new(TrackConfig { lost_buffer: 2, ..TrackConfig::default() });
+    t.update(&[det(0.0, 0.0, 40.0, 80.0, 0.9, 0)]);
+    let mut ended_at = None;
+    for run in 1..=5 {
+        t.predict();
+        t.predict();
+        t.update(&[]);
+        if !t.ended().is_empty() {
+            assert_eq!(t.ended()[0].track_id, 1);
+            ended_at = ended_at.or(Some(run));
+        }
+    }
+    assert_eq!(ended_at, Some(3), "missed on runs 1, 2 and 3: removed on the third");
 }
