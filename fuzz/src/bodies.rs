@@ -49,6 +49,41 @@ pub fn decode(data: &[u8]) {
     }
 }
 
+/// `validate_h264`: arbitrary bytes as H.264 access units (split at each `AU` separator
+/// `0xFF 0xFF 0xFF 0xFE`, so one input is a short stream with state between its units) through
+/// the access-unit check: never a panic; a picture it admits is within the limits and has a
+/// slice; a refused unit leaves the stream's parameter sets as they were.
+pub fn validate_h264(data: &[u8]) {
+    use framewire::vision::h264::{Checked, Limits as VideoLimits, Stream};
+    let limits = VideoLimits { max_pixels: 40_000_000, max_side: 16_384, max_decoder_bytes: 256 << 20 };
+    let mut stream = Stream::new();
+    let mut rest = data;
+    loop {
+        let cut = rest.windows(4).position(|w| w == [0xFF, 0xFF, 0xFF, 0xFE]);
+        let (au, next) = match cut {
+            Some(i) => (&rest[..i], Some(&rest[i + 4..])),
+            None => (rest, None),
+        };
+        let before = stream.clone();
+        match stream.check(au, &limits) {
+            Ok(Checked::Picture(p)) => {
+                assert!(p.slices >= 1);
+                assert!(p.size.0 >= 1 && p.size.1 >= 1 && p.size.0 <= 16_384 && p.size.1 <= 16_384);
+                assert!(u64::from(p.size.0) * u64::from(p.size.1) <= limits.max_pixels);
+            }
+            Ok(_) => {}
+            Err(e) => {
+                assert!(!e.code().is_empty());
+                assert_eq!(stream, before, "a refused access unit changed the stream");
+            }
+        }
+        match next {
+            Some(n) => rest = n,
+            None => break,
+        }
+    }
+}
+
 /// Answers every admitted frame with an empty result: the session's plumbing without a model
 /// (fuzzing the socket handling, not the network).
 struct EmptyResultPlumbingStandIn;

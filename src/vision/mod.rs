@@ -17,6 +17,7 @@ pub mod analysis;
 pub mod cv;
 pub mod detect;
 pub mod geometry;
+pub mod h264;
 pub mod image;
 pub mod jpeg;
 pub mod ocr;

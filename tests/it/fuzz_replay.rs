@@ -9,7 +9,7 @@ use std::path::Path;
 #[path = "../../fuzz/src/bodies.rs"]
 mod bodies;
 
-use bodies::{decode, session_bytes, validate_jpeg};
+use bodies::{decode, session_bytes, validate_h264, validate_jpeg};
 
 /// Runs every file of `fuzz/seeds/<target>/` and `fuzz/regressions/<target>/` through `body`;
 /// fails listing every file that panicked.
@@ -45,6 +45,11 @@ fn fuzz_replay_validate_jpeg() {
 #[test]
 fn fuzz_replay_decode() {
     replay("decode", decode);
+}
+
+#[test]
+fn fuzz_replay_validate_h264() {
+    replay("validate_h264", validate_h264);
 }
 
 #[test]
