@@ -17,7 +17,7 @@
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,6 +25,8 @@ use serde::Serialize;
 use tungstenite::Message;
 
 use super::common::{self, jpeg_files, session_url, timed_out, ConnectError, Percentiles, Timeouts, Ws};
+pub use super::sampler::proc_stats;
+use super::sampler::Sampler;
 use crate::protocol::PipelineKind;
 
 /// What went wrong while benchmarking.
@@ -213,60 +215,6 @@ fn url(args: &BenchArgs) -> String {
 
 fn connect(url: &str, t: &Timeouts) -> Result<Ws, BenchError> {
     Ok(common::connect(url, t)?.0)
-}
-
-/// RSS in KiB and thread count of `pid`, from `/proc`.
-pub fn proc_stats(pid: u32) -> Option<(u64, u64)> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let field = |name: &str| {
-        s.lines().find(|l| l.starts_with(name)).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok())
-    };
-    Some((field("VmRSS:")?, field("Threads:")?))
-}
-
-/// Samples a process's RSS and threads every 100 ms until stopped.
-struct Sampler {
-    stop: Arc<AtomicBool>,
-    peak: Arc<(AtomicU64, AtomicU64)>,
-    thread: Option<std::thread::JoinHandle<()>>,
-    pid: u32,
-    start: (u64, u64),
-}
-
-impl Sampler {
-    fn start(pid: Option<u32>) -> Option<Sampler> {
-        let pid = pid?;
-        let start = proc_stats(pid)?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let peak = Arc::new((AtomicU64::new(start.0), AtomicU64::new(start.1)));
-        let (s, p) = (Arc::clone(&stop), Arc::clone(&peak));
-        let thread = std::thread::spawn(move || {
-            while !s.load(Ordering::Relaxed) {
-                if let Some((rss, th)) = proc_stats(pid) {
-                    p.0.fetch_max(rss, Ordering::Relaxed);
-                    p.1.fetch_max(th, Ordering::Relaxed);
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        });
-        Some(Sampler { stop, peak, thread: Some(thread), pid, start })
-    }
-
-    fn finish(mut self) -> ProcFigures {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-        let end = proc_stats(self.pid).unwrap_or_default();
-        ProcFigures {
-            rss_start_kib: self.start.0,
-            rss_peak_kib: self.peak.0.load(Ordering::Relaxed).max(end.0),
-            rss_end_kib: end.0,
-            threads_start: self.start.1,
-            threads_peak: self.peak.1.load(Ordering::Relaxed).max(end.1),
-            threads_end: end.1,
-        }
-    }
 }
 
 /// One result, as a tally keeps it.

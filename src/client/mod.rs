@@ -16,5 +16,6 @@ pub mod mjpeg;
 mod output;
 pub mod pacer;
 pub mod reading;
+mod sampler;
 pub mod source;
 pub mod stream;

@@ -368,6 +368,9 @@ fn connection(tcp: TcpStream, peer: SocketAddr, port: Port, id: uuid::Uuid, ctx:
     let admitted = registry.admit();
     let permit = CountGuard(Arc::clone(&registry), Counter::Admitted);
     if admitted >= cfg.max_sessions {
+        // Given back before the refusal is written and drained (up to 250 ms): a refused
+        // connection must not hold a slot the next client could have.
+        drop(permit);
         return reject(&mut stream, &ctx.metrics, 503, "session limit reached, retry later\n");
     }
     // tungstenite parses the request head again from these bytes. Whatever the client sent
