@@ -259,11 +259,6 @@ fn per_session_options_filter_detections_and_scope_ocr() {
         ("pipeline=detect&ocr=detections", "ocr: \"detections\" needs pipeline detect_ocr"),
         ("ocr=everywhere", "ocr"),
     ] {
-        let (code, text) = crate::support::http_status(
-            &server,
-            &crate::support::upgrade_request(&format!("/ws/video/stream?{query}")),
-        );
-        assert_eq!(code, 400, "{query}");
-        assert!(text.contains(why), "{query}: {text}");
+        crate::support::assert_query_refused(&server, query, why);
     }
 }

@@ -255,6 +255,13 @@ pub fn upgrade_request(target: &str) -> String {
     )
 }
 
+/// `/ws/video/stream?{query}` is refused before the upgrade with 400 and a body saying `why`.
+pub fn assert_query_refused(server: &TestServer, query: &str, why: &str) {
+    let (code, text) = http_status(server, &upgrade_request(&format!("/ws/video/stream?{query}")));
+    assert_eq!(code, 400, "{query}");
+    assert!(text.contains(why), "{query}: {text}");
+}
+
 /// What the plumbing stand-ins answer an admitted frame with: an empty `detect` result of the
 /// frame's size (no model involved).
 pub fn empty_result(info: &framewire::vision::jpeg::JpegInfo) -> framewire::vision::Processed {

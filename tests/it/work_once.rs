@@ -297,12 +297,7 @@ fn bad_work_once_options_are_refused_both_ways() {
         ("track=true&pipeline=ocr&detect_every=auto", "detect_every: needs a detector"),
         ("ocr_reuse=yes", "ocr_reuse: true or false"),
     ] {
-        let (code, text) = crate::support::http_status(
-            &server,
-            &crate::support::upgrade_request(&format!("/ws/video/stream?{query}")),
-        );
-        assert_eq!(code, 400, "{query}");
-        assert!(text.contains(why), "{query}: {text}");
+        crate::support::assert_query_refused(&server, query, why);
     }
     let mut c = server.client_at("/ws/video/stream?track=true&detect_every=2");
     for (msg, why) in [

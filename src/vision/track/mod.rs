@@ -480,7 +480,7 @@ impl Tracker {
     /// the higher best confidence (then to the earlier text). `None` for an unknown or dead
     /// track, or one with no reading.
     pub fn best_reading(&self, track_id: u64) -> Option<&str> {
-        self.track(track_id)?.best().map(|r| r.text.as_str())
+        self.best_reading_scored(track_id).map(|(text, _)| text)
     }
 
     /// [`Tracker::best_reading`] with that reading's best recognition confidence.
