@@ -15,6 +15,7 @@ use clap::ValueEnum;
 
 use crate::logging::LogFormat;
 use crate::vision::detect::DetectorOptions;
+pub use crate::vision::h264::DEFAULT_MAX_DECODER_BYTES;
 use crate::vision::jpeg::Limits;
 pub use crate::vision::jpeg::{DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_PIXELS, DEFAULT_MAX_SCANS, MAX_SIDE};
 
@@ -164,6 +165,13 @@ pub struct ServeArgs {
     /// most). A progressive frame's decode cost is bounded by max-pixels × max-scans.
     #[arg(long, env = "FRAMEWIRE_MAX_SCANS", default_value_t = DEFAULT_MAX_SCANS)]
     pub max_scans: u32,
+
+    /// Largest H.264 decoder memory a `?codec=h264` session may ask for, in bytes: its reference
+    /// pictures, `(max_num_ref_frames + 1) × width × height × 1.5` from the stream's SPS,
+    /// checked before decoding (more is refused as `too_many_pixels`). Default 32 MiB: 1080p
+    /// with up to 9 reference frames (cameras and browsers use 1 to 4); 4K with 1.
+    #[arg(long, env = "FRAMEWIRE_MAX_DECODER_BYTES", default_value_t = DEFAULT_MAX_DECODER_BYTES)]
+    pub max_decoder_bytes: u64,
 
     /// Most control messages (`configure`, `end_of_stream`) a session may send a second, with a
     /// burst of as many; more are answered `rate_limited` and ignored (the session goes on).
@@ -355,6 +363,8 @@ pub struct Config {
     pub max_side: u32,
     /// See [`ServeArgs::max_scans`].
     pub max_scans: u32,
+    /// See [`ServeArgs::max_decoder_bytes`].
+    pub max_decoder_bytes: u64,
     /// See [`ServeArgs::max_sessions`].
     pub max_sessions: usize,
     /// See [`ServeArgs::max_control_rate`].
@@ -411,6 +421,9 @@ impl ServeArgs {
         }
         if self.max_pixels == 0 || self.max_pixels > u64::from(MAX_SIDE) * u64::from(MAX_SIDE) {
             return bad("max-pixels", "must be between 1 and 16384×16384");
+        }
+        if !(1 << 20..=1 << 34).contains(&self.max_decoder_bytes) {
+            return bad("max-decoder-bytes", "must be between 1 MiB and 16 GiB");
         }
         if !(1..=10_000).contains(&self.max_scans) {
             return bad("max-scans", "must be between 1 and 10000");
@@ -491,6 +504,7 @@ impl ServeArgs {
             max_pixels: self.max_pixels,
             max_side: MAX_SIDE,
             max_scans: self.max_scans,
+            max_decoder_bytes: self.max_decoder_bytes,
             max_sessions: self.max_sessions,
             max_control_rate: self.max_control_rate,
             idle_timeout: seconds("idle-timeout", self.idle_timeout)?,
@@ -528,6 +542,16 @@ impl ServeArgs {
 impl From<&Config> for Limits {
     fn from(c: &Config) -> Limits {
         Limits { max_bytes: c.max_frame_bytes, max_pixels: c.max_pixels, max_side: c.max_side, max_scans: c.max_scans }
+    }
+}
+
+impl From<&Config> for crate::vision::h264::Limits {
+    fn from(c: &Config) -> crate::vision::h264::Limits {
+        crate::vision::h264::Limits {
+            max_pixels: c.max_pixels,
+            max_side: c.max_side,
+            max_decoder_bytes: c.max_decoder_bytes,
+        }
     }
 }
 

@@ -17,7 +17,7 @@ use prometheus_client::registry::Registry;
 use crate::protocol::{Event, Timings};
 use crate::vision::jpeg::FrameError;
 
-/// The `reason` label of `framewire_frames_invalid_total`: a `FrameError` code.
+/// The `reason` label of `framewire_frames_invalid_total`: a `FrameError` code, or `not_h264`.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabel {
     /// `not_jpeg`, `truncated`, `corrupt`, `too_large`, `too_many_pixels` or `unsupported`.
@@ -134,6 +134,8 @@ impl Metrics {
         for e in REASONS {
             let _ = m.frames_invalid.get_or_create(&ReasonLabel { reason: e.code() });
         }
+        // An H.264 session's own code (the others are the JPEG ones).
+        let _ = m.frames_invalid.get_or_create(&ReasonLabel { reason: "not_h264" });
         for r#type in Event::KINDS {
             let _ = m.events.get_or_create(&EventLabel { r#type });
         }
@@ -201,8 +203,8 @@ impl Metrics {
     }
 
     /// A frame was refused.
-    pub fn frame_invalid(&self, e: FrameError) {
-        self.frames_invalid.get_or_create(&ReasonLabel { reason: e.code() }).inc();
+    pub fn frame_invalid(&self, reason: &'static str) {
+        self.frames_invalid.get_or_create(&ReasonLabel { reason }).inc();
     }
 
     /// A frame was answered with a result: by the pipeline, or from the tracker's prediction
@@ -281,7 +283,7 @@ mod tests {
         let m = Metrics::new();
         m.session_started();
         m.frame_received();
-        m.frame_invalid(FrameError::Corrupt);
+        m.frame_invalid(FrameError::Corrupt.code());
         m.frame_done(&Timings { queue: 1.0, decode: Some(2.0), detect: Some(40.0), total: 45.0, ..Timings::default() });
         m.events(&[Event::TrackStarted { track_id: 1, label: "car".into(), frame_index: 0 }]);
         m.control_message("configured");

@@ -64,6 +64,9 @@ pub enum ServerMessage {
         protocol: u32,
         /// The pipeline this session runs: `detect`, `ocr` or `detect_ocr`.
         pipeline: &'static str,
+        /// What its binary messages are: `jpeg` (one JPEG each) or `h264` (one H.264 access
+        /// unit each, Annex B), from `?codec=`; fixed for the session.
+        codec: &'static str,
         /// Limits a frame must respect.
         limits: Limits,
         /// The configuration in force: `pipeline` aside, `track`, `options`, `zones`, `lines`,
@@ -125,6 +128,22 @@ pub enum ServerMessage {
         /// Frames of this session dropped so far, this one included.
         dropped_frames: u64,
     },
+    /// H.264 sessions: access unit `frame_index` was not decoded because the decoder has no
+    /// keyframe to start from (the session joined mid-stream, or the decoder was reset after it
+    /// refused an access unit): send an IDR picture. Every access unit skipped so is answered
+    /// with one; decoding resumes at the next IDR.
+    KeyframeRequest {
+        /// The access unit skipped.
+        frame_index: u64,
+    },
+    /// H.264 sessions: access unit `frame_index` held no picture to decode (`reason`
+    /// `no_picture`: parameter sets, SEI or delimiters only; the parameter sets are kept).
+    FrameSkipped {
+        /// The access unit.
+        frame_index: u64,
+        /// Why: `no_picture`.
+        reason: &'static str,
+    },
     /// More than half of the last second's frames were dropped: send slower. At most once a
     /// second.
     SlowDown {
@@ -141,8 +160,8 @@ pub enum ServerMessage {
         /// The frame concerned, when there is one.
         #[serde(skip_serializing_if = "Option::is_none")]
         frame_index: Option<u64>,
-        /// For `invalid_frame`: the reason code (`not_jpeg`, `truncated`, `corrupt`,
-        /// `too_large`, `too_many_pixels`, `unsupported`). For `invalid_config`:
+        /// For `invalid_frame`: the reason code (`not_jpeg` or on an H.264 session `not_h264`,
+        /// `truncated`, `corrupt`, `too_large`, `too_many_pixels`, `unsupported`). For `invalid_config`:
         /// `"<field>: <why>"`; for `invalid_message`: what is wrong with it.
         #[serde(skip_serializing_if = "Option::is_none")]
         detail: Option<Cow<'static, str>>,
@@ -290,10 +309,13 @@ pub struct Detection {
 /// Sent rounded to 0.01 ms (a value like `0.035042000000000004` helps nobody).
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct Timings {
-    /// From arrival to a frame worker taking it.
+    /// From arrival to a frame worker taking it (on an H.264 session, less the decode, which
+    /// comes first).
     #[serde(serialize_with = "centi")]
     pub queue: f64,
-    /// JPEG decode (absent on a predicted frame: it is not decoded).
+    /// JPEG decode (absent on a predicted JPEG frame: it is not decoded); on an H.264 session
+    /// the access unit's decode and its conversion to RGB (a predicted picture is decoded too,
+    /// for the pictures after it, but not converted).
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "centi_opt")]
     pub decode: Option<f64>,
     /// Detector: preprocessing, model and post-processing.

@@ -19,6 +19,7 @@ use serde_json::Value;
 use super::{DetectorInfo, SessionOptions};
 use crate::analytics::SpecError;
 use crate::policy::{DetectEvery, MAX_DETECT_EVERY};
+use crate::vision::h264::Codec;
 use crate::vision::{class_id, ClassSet, FrameOptions, OcrScope, PipelineKind};
 
 /// Most labels a `classes` list may name.
@@ -29,8 +30,8 @@ pub const MAX_LABEL_BYTES: usize = 100;
 pub const MAX_DETECTIONS: usize = 10_000;
 
 /// The option names, as the query string and `configure` spell them.
-pub const NAMES: [&str; 8] =
-    ["pipeline", "track", "min_score", "classes", "max_detections", "ocr", "ocr_reuse", "detect_every"];
+pub const NAMES: [&str; 9] =
+    ["pipeline", "track", "min_score", "classes", "max_detections", "ocr", "ocr_reuse", "detect_every", "codec"];
 
 /// One option's value as the client wrote it.
 #[derive(Debug, Clone, Copy)]
@@ -144,6 +145,8 @@ pub struct Asked {
     pub ocr_reuse: Option<bool>,
     /// `detect_every`: a whole number within [1, [`MAX_DETECT_EVERY`]] or `auto`.
     pub detect_every: Option<DetectEvery>,
+    /// `codec`: `jpeg` or `h264`; the query string's only (a session's codec is fixed).
+    pub codec: Option<Codec>,
 }
 
 fn refuse<T>(field: &str, why: impl Into<String>) -> Result<T, SpecError> {
@@ -191,6 +194,14 @@ impl Asked {
                     _ => return refuse(key, format!("a whole number within [1, {MAX_DETECT_EVERY}] or \"auto\"")),
                 })
             }
+            "codec" => {
+                self.codec = Some(match (raw, raw.text().as_deref()) {
+                    (Raw::Json(_), _) => return refuse(key, "set in the query string only (fixed for the session)"),
+                    (_, Some("jpeg")) => Codec::Jpeg,
+                    (_, Some("h264")) => Codec::H264,
+                    _ => return refuse(key, "\"jpeg\" or \"h264\""),
+                })
+            }
             _ => return Ok(false),
         }
         Ok(true)
@@ -212,12 +223,21 @@ pub struct Settings {
     pub ocr_reuse: bool,
     /// How often the detector runs (needs tracking and a detector unless every frame).
     pub detect_every: DetectEvery,
+    /// What the session's binary messages are (the query's; never changes).
+    pub codec: Codec,
 }
 
 impl Settings {
     /// The server's defaults: `kind` and `track`, every frame option the server's.
     pub fn new(kind: PipelineKind, track: bool) -> Settings {
-        Settings { kind, track, frame: FrameOptions::default(), ocr_reuse: true, detect_every: DetectEvery::default() }
+        Settings {
+            kind,
+            track,
+            frame: FrameOptions::default(),
+            ocr_reuse: true,
+            detect_every: DetectEvery::default(),
+            codec: Codec::default(),
+        }
     }
 
     /// `asked` merged onto these settings and resolved against the detector's labels (asked of
@@ -230,6 +250,7 @@ impl Settings {
         s.track = asked.track.unwrap_or(s.track);
         s.ocr_reuse = asked.ocr_reuse.unwrap_or(s.ocr_reuse);
         s.detect_every = asked.detect_every.unwrap_or(s.detect_every);
+        s.codec = asked.codec.unwrap_or(s.codec);
         let f = &mut s.frame;
         f.min_score = asked.min_score.or(f.min_score);
         f.max_detections = asked.max_detections.or(f.max_detections);

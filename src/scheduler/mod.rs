@@ -34,18 +34,31 @@ use parking_lot::RwLock;
 
 use crate::vision::jpeg::JpegInfo;
 use crate::vision::parallel::{Gauge, Helpers, Width};
-use crate::vision::{DetectorInfo, FrameOptions, PipelineKind, ProcessError, Processed, Processor};
+use crate::vision::{DetectorInfo, FrameOptions, Picture, PipelineKind, ProcessError, Processed, Processor};
 use crate::wake::Waker;
+
+/// What a worker is handed: a JPEG to decode, or a picture its session decoded (H.264).
+#[derive(Debug)]
+pub enum Frame {
+    /// A JPEG that passed the header check.
+    Jpeg {
+        /// The bytes (owned: the connection thread moved them here, no copy).
+        bytes: Vec<u8>,
+        /// What the header check found.
+        info: JpegInfo,
+    },
+    /// A picture decoded on its session's thread (every access unit is decoded there, in
+    /// order; only the newest picture waits for a worker).
+    Picture(Picture),
+}
 
 /// One frame waiting for, or handed to, a worker.
 #[derive(Debug)]
 pub struct Job {
     /// The frame's index in its session.
     pub frame_index: u64,
-    /// The JPEG bytes (owned: the connection thread moved them here, no copy).
-    pub bytes: Vec<u8>,
-    /// What the header check found.
-    pub info: JpegInfo,
+    /// Its bytes or picture.
+    pub frame: Frame,
     /// The session's pipeline.
     pub kind: PipelineKind,
     /// When the frame's last byte arrived.
@@ -270,11 +283,13 @@ fn worker(rx: Receiver<Work>, gauge: Arc<Gauge>, processor: Arc<dyn Processor>, 
         let started = Instant::now();
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             let width = Width::granted(threads, Arc::clone(&gauge));
-            processor.process(&job.bytes, &job.info, job.kind, &job.options, &width)
+            match job.frame {
+                Frame::Jpeg { bytes, info } => processor.process(&bytes, &info, job.kind, &job.options, &width),
+                Frame::Picture(p) => processor.process_picture(p, job.kind, &job.options, &width),
+            }
         }))
         .unwrap_or_else(|_| Err(ProcessError::Internal("a pipeline stage panicked".into())));
         gauge.running.fetch_sub(1, Ordering::Relaxed);
-        drop(job.bytes);
         let d = FinishedFrame {
             frame_index: job.frame_index,
             received: job.received,
@@ -310,8 +325,10 @@ mod tests {
     fn job() -> Job {
         Job {
             frame_index: 0,
-            bytes: vec![0; 16],
-            info: JpegInfo { width: 1, height: 1, components: 3, progressive: false },
+            frame: Frame::Jpeg {
+                bytes: vec![0; 16],
+                info: JpegInfo { width: 1, height: 1, components: 3, progressive: false },
+            },
             kind: PipelineKind::Detect,
             received: Instant::now(),
             options: Arc::default(),

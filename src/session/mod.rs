@@ -41,7 +41,8 @@ use crate::protocol::{
     close, ended, ConfigEcho, DetectorInfo, ErrorCode, FrameResult, Limits, PipelineKind, ServerMessage, Timings,
     PROTOCOL_VERSION,
 };
-use crate::scheduler::{FinishedFrame, Job, Scheduler, Ticket};
+use crate::scheduler::{FinishedFrame, Frame, Job, Scheduler, Ticket};
+use crate::vision::h264::Codec;
 use crate::vision::jpeg::{self, FrameError};
 use crate::vision::track::Tracker;
 use crate::vision::{FrameOptions, ProcessError};
@@ -51,6 +52,7 @@ mod control;
 pub mod slot;
 pub mod state;
 pub mod tracking;
+mod video;
 mod work;
 
 use crate::policy::{Cadence, DetectEvery, Reuse};
@@ -105,6 +107,8 @@ pub struct Session<S: Read + Write> {
     cadence: Cadence,
     /// `ocr_reuse`.
     ocr_reuse: bool,
+    /// An H.264 session's stream state and decoder (`None`: a JPEG session).
+    video: Option<video::Video>,
     /// The tracks' reading state (`ocr_reuse`, with tracking and `ocr=detections`).
     reuse: Reuse,
     /// The detector's class names (a predicted box's label).
@@ -184,6 +188,7 @@ impl<S: Read + Write + AsRawFd> Session<S> {
             tracker: None,
             cadence: Cadence::new(DetectEvery::default()),
             ocr_reuse: true,
+            video: None,
             reuse: Reuse::new(reuse),
             labels,
             next_track_id: 1,
@@ -224,6 +229,7 @@ impl<S: Read + Write + AsRawFd> Session<S> {
             frame: (*self.options).clone(),
             ocr_reuse: self.ocr_reuse,
             detect_every: self.cadence.every(),
+            codec: if self.video.is_some() { Codec::H264 } else { Codec::Jpeg },
         }
     }
 
@@ -240,6 +246,10 @@ impl<S: Read + Write + AsRawFd> Session<S> {
             self.reuse = Reuse::new(self.ctx.config.reuse);
         }
         self.ocr_reuse = s.ocr_reuse;
+        // Set by the query only (a `configure` cannot name it): fixed for the session.
+        if s.codec == Codec::H264 && self.video.is_none() {
+            self.video = Some(video::Video::new(&self.ctx.config));
+        }
         match (s.track, self.tracker.take()) {
             (false, Some(mut tracker)) => {
                 self.next_track_id = tracker.next_id();
@@ -285,6 +295,7 @@ impl<S: Read + Write + AsRawFd> Session<S> {
             session_id: self.state.session_id.to_string(),
             protocol: PROTOCOL_VERSION,
             pipeline: self.kind.as_str(),
+            codec: self.settings().codec.as_str(),
             limits,
             config: self.echo_config(&detector),
             detector,
@@ -418,8 +429,8 @@ impl<S: Read + Write + AsRawFd> Session<S> {
                     self.last_rx = Instant::now();
                     let index = self.next_index();
                     self.invalid_frames += 1;
-                    self.ctx.metrics.frame_invalid(FrameError::TooLarge);
-                    self.send(&invalid_frame(index, FrameError::TooLarge))?;
+                    self.ctx.metrics.frame_invalid(FrameError::TooLarge.code());
+                    self.send(&invalid_frame(index, FrameError::TooLarge.code()))?;
                     self.raw_drain = true;
                     self.request_close(close::TOO_BIG, "too_large");
                     return Ok(true);
@@ -487,23 +498,24 @@ impl<S: Read + Write + AsRawFd> Session<S> {
             // Our close frame is out: nothing more can be sent.
             Ending::Closing(_) => return Ok(()),
         }
+        if self.video.is_some() {
+            return self.on_access_unit(index, bytes);
+        }
         let info = match jpeg::validate(&bytes, &jpeg::Limits::from(&*self.ctx.config)) {
             Ok(info) => info,
-            Err(e) => return self.on_invalid(index, e),
+            Err(e) => return self.on_invalid(index, e.code()),
         };
-        let mark = Mark { index, received: self.last_rx, size: (info.width, info.height) };
+        let mark = Mark { index, received: self.last_rx, size: (info.width, info.height), decode_us: None };
         // A frame the tracker predicts (`detect_every`) keeps only its mark: its bytes go now,
         // undecoded.
-        let detects = self.tracker.is_none() || self.cadence.detects();
-        let job = detects.then(|| Job {
-            frame_index: index,
-            bytes,
-            info,
-            kind: self.kind,
-            received: self.last_rx,
-            options: Arc::clone(&self.options),
-        });
-        match self.slot.offer(Entry { mark, job }, self.cadence.every().keeps_replaced()) {
+        let job = self.detects().then(|| self.job(index, Frame::Jpeg { bytes, info }));
+        self.offer(Entry { mark, job })
+    }
+
+    /// Latest-frame-wins: `entry` to the slot; submitted, answered, queued, or an older frame
+    /// dropped for it.
+    fn offer(&mut self, entry: Entry<Job>) -> Result<(), EndReason> {
+        match self.slot.offer(entry, self.cadence.every().keeps_replaced()) {
             Offer::Now(Entry { job: Some(job), .. }) => self.submit(job)?,
             Offer::Now(Entry { mark, job: None }) => self.answer_predicted(mark)?,
             Offer::Queued => {}
@@ -512,13 +524,15 @@ impl<S: Read + Write + AsRawFd> Session<S> {
         Ok(())
     }
 
-    fn on_invalid(&mut self, index: u64, e: FrameError) -> Result<(), EndReason> {
+    /// Answer frame `index` `invalid_frame` with `reason` (a [`FrameError`] or
+    /// [`crate::vision::h264::VideoError`] code).
+    fn on_invalid(&mut self, index: u64, reason: &'static str) -> Result<(), EndReason> {
         self.invalid_frames += 1;
-        self.ctx.metrics.frame_invalid(e);
-        self.send(&invalid_frame(index, e))?;
+        self.ctx.metrics.frame_invalid(reason);
+        self.send(&invalid_frame(index, reason))?;
         if self.ctx.config.on_invalid == OnInvalid::Close {
-            let code = if e == FrameError::TooLarge { close::TOO_BIG } else { close::INVALID_PAYLOAD };
-            self.request_close(code, e.code());
+            let code = if reason == FrameError::TooLarge.code() { close::TOO_BIG } else { close::INVALID_PAYLOAD };
+            self.request_close(code, reason);
         }
         Ok(())
     }
@@ -576,11 +590,13 @@ impl<S: Read + Write + AsRawFd> Session<S> {
                     }
                     None => (FrameResult::from(p.result), Vec::new()),
                 };
-                let queue = ms(done.started.duration_since(done.received));
+                // An H.264 picture was decoded on this thread before it queued.
+                let decoded_here = if self.video.is_some() { p.timings.decode } else { 0.0 };
+                let queue = (ms(done.started.duration_since(done.received)) - decoded_here).max(0.0);
                 let timings = Timings::new(&p.timings, queue, ms(done.finished.duration_since(done.received)));
                 self.send_result(done.frame_index, result, timings, events)?;
             }
-            Err(ProcessError::Invalid(e)) => self.on_invalid(done.frame_index, e)?,
+            Err(ProcessError::Invalid(e)) => self.on_invalid(done.frame_index, e.code())?,
             Err(ProcessError::Internal(why)) => {
                 self.internal_errors += 1;
                 self.ctx.metrics.inference_error();
@@ -671,6 +687,6 @@ impl<S: Read + Write> Drop for Session<S> {
     }
 }
 
-fn invalid_frame(index: u64, e: FrameError) -> ServerMessage {
-    ServerMessage::Error { error: ErrorCode::InvalidFrame, frame_index: Some(index), detail: Some(e.code().into()) }
+fn invalid_frame(index: u64, reason: &'static str) -> ServerMessage {
+    ServerMessage::Error { error: ErrorCode::InvalidFrame, frame_index: Some(index), detail: Some(reason.into()) }
 }

@@ -25,8 +25,11 @@ pub struct Mark {
     pub index: u64,
     /// When its last byte arrived.
     pub received: Instant,
-    /// Its width and height, from the JPEG header.
+    /// Its width and height, from the JPEG header or the H.264 SPS.
     pub size: (u32, u32),
+    /// An H.264 picture's decode on the session's thread, µs (a predicted picture is decoded
+    /// too: the pictures after it refer to it).
+    pub decode_us: Option<u32>,
 }
 
 /// A frame for the slot: with its job (it needs the models) or without (the tracker predicts
@@ -282,7 +285,7 @@ mod tests {
 
     /// Frame `index`, with its job or not.
     fn e(index: u64, job: bool) -> Entry<u64> {
-        let mark = Mark { index, received: T0.with(|t| *t), size: (640, 480) };
+        let mark = Mark { index, received: T0.with(|t| *t), size: (640, 480), decode_us: None };
         Entry { mark, job: job.then_some(index) }
     }
 

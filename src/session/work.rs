@@ -14,9 +14,21 @@ use super::slot::Mark;
 use super::{EndReason, Session};
 use crate::analytics::Observation;
 use crate::protocol::{FrameResult, ServerMessage, Timings};
+use crate::scheduler::{Frame, Job};
 use crate::vision::{Analysis, Detection, FrameOptions, OcrScope, PipelineKind};
 
 impl<S: Read + Write + AsRawFd> Session<S> {
+    /// Whether the next frame asks for the detector (`detect_every`; every frame without a
+    /// tracker). Call once per frame.
+    pub(super) fn detects(&mut self) -> bool {
+        self.tracker.is_none() || self.cadence.detects()
+    }
+
+    /// Frame `index`'s job (the settings it runs with are set when it is submitted).
+    pub(super) fn job(&self, index: u64, frame: Frame) -> Job {
+        Job { frame_index: index, frame, kind: self.kind, received: self.last_rx, options: Arc::clone(&self.options) }
+    }
+
     /// The per-frame options of a frame that arrived at `received`: the session's, and with
     /// `ocr_reuse` the boxes where its settled tracks will be (their crops are not read).
     pub(super) fn frame_options(&self, received: Instant) -> Arc<FrameOptions> {
@@ -88,6 +100,7 @@ impl<S: Read + Write + AsRawFd> Session<S> {
         let now = Instant::now();
         let timings = Timings {
             queue: ms(started.saturating_duration_since(mark.received)),
+            decode: mark.decode_us.map(|us| f64::from(us) / 1000.0),
             predict: Some(ms(now.duration_since(started))),
             total: ms(now.saturating_duration_since(mark.received)),
             ..Timings::default()

@@ -83,6 +83,16 @@ pub struct Processed {
     pub timings: StageTimes,
 }
 
+/// A picture decoded before it reached a worker (an H.264 session's), with what decoding it
+/// took.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Picture {
+    /// The picture, full size.
+    pub image: RgbImage,
+    /// Decoding it (and converting it to RGB), ms: its `timings_ms.decode`.
+    pub decode_ms: f64,
+}
+
 /// Why a frame produced no result.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ProcessError {
@@ -198,6 +208,14 @@ pub trait Processor: Send + Sync + 'static {
     /// and options (`opts`), as wide as `width` allows.
     fn process(&self, frame: &[u8], info: &JpegInfo, kind: PipelineKind, opts: &FrameOptions, width: &Width)
         -> Outcome;
+
+    /// Analyse a picture decoded already (an H.264 session's, decoded on its own thread), as
+    /// [`Processor::process`] does a JPEG's. Plumbing stand-ins that take JPEG only keep this
+    /// default, which answers `internal`.
+    fn process_picture(&self, picture: Picture, kind: PipelineKind, opts: &FrameOptions, width: &Width) -> Outcome {
+        let _ = (picture, kind, opts, width);
+        Err(ProcessError::Internal("this processor takes JPEG frames only".into()))
+    }
 
     /// The detector it runs, for `session_started` and for checking `classes` before an
     /// upgrade (`None`: a stand-in without one).
@@ -426,28 +444,28 @@ pub fn link_texts(texts: &mut [TextLine], detections: &[Detection]) {
     }
 }
 
-impl Processor for VisionPipeline {
-    fn process(&self, frame: &[u8], info: &JpegInfo, kind: PipelineKind, opts: &FrameOptions, w: &Width) -> Outcome {
-        let size = (info.width as usize, info.height as usize);
-        // `detect` alone needs no more pixels than the detector's input: decode straight to the
-        // smallest DCT-domain scale that still covers it (OCR reads small text at full size).
-        let scale = match kind {
-            PipelineKind::Detect if self.scaled_decode => self.detector.decode_scale(size.0, size.1),
-            _ => 1,
-        };
-        let (img, decode) = timed(|| jpeg::decode_rgb(frame, info, scale));
-        let img = img?;
-        let mut timings = StageTimes { decode, ..StageTimes::default() };
+impl VisionPipeline {
+    /// Everything after the decode: `img` shows the frame `size` (smaller when decoded at a
+    /// DCT scale).
+    fn analyse(
+        &self,
+        img: &RgbImage,
+        size: (usize, usize),
+        mut timings: StageTimes,
+        kind: PipelineKind,
+        opts: &FrameOptions,
+        w: &Width,
+    ) -> Outcome {
         let inside = kind == PipelineKind::DetectOcr && opts.ocr == OcrScope::Detections;
         let (detections, quads) = match kind {
-            PipelineKind::Detect => (Some(self.detect(&img, size, opts, w)?), None),
-            PipelineKind::Ocr => (None, Some(self.find_text(&img, w)?)),
+            PipelineKind::Detect => (Some(self.detect(img, size, opts, w)?), None),
+            PipelineKind::Ocr => (None, Some(self.find_text(img, w)?)),
             // OCR inside the detections: the detector first, then the text detector per crop.
-            PipelineKind::DetectOcr if inside => (Some(self.detect(&img, size, opts, w)?), None),
+            PipelineKind::DetectOcr if inside => (Some(self.detect(img, size, opts, w)?), None),
             PipelineKind::DetectOcr => {
                 // The two detectors are independent: side by side while the frame may use two
                 // cores, one after the other when the server is busy.
-                let (d, q) = w.join(|w| self.detect(&img, size, opts, w), |w| self.find_text(&img, w));
+                let (d, q) = w.join(|w| self.detect(img, size, opts, w), |w| self.find_text(img, w));
                 (Some(d?), Some(q?))
             }
         };
@@ -475,7 +493,7 @@ impl Processor for VisionPipeline {
                     left -= usize::from(*r);
                 }
                 let any = wanted.iter().any(|r| *r);
-                let (q, ms) = if any { self.find_text_in(&img, d, &wanted, w)? } else { (Vec::new(), 0.0) };
+                let (q, ms) = if any { self.find_text_in(img, d, &wanted, w)? } else { (Vec::new(), 0.0) };
                 read = Some(wanted);
                 // Stages that did not run are absent.
                 Some((q.into_iter().map(|(q, i)| (q, Some(i))).collect(), any.then_some(ms)))
@@ -486,7 +504,7 @@ impl Processor for VisionPipeline {
             Some((quads, ms)) => {
                 timings.ocr_detect = ms;
                 let (only, links): (Vec<TextQuad>, Vec<Option<usize>>) = quads.into_iter().unzip();
-                let (mut lines, ms) = self.read_lines(&img, &only, &links, w)?;
+                let (mut lines, ms) = self.read_lines(img, &only, &links, w)?;
                 timings.ocr_recognize = timings.ocr_detect.is_some().then_some(ms);
                 if let (Some(d), false) = (&detections, inside) {
                     link_texts(&mut lines, d);
@@ -495,8 +513,29 @@ impl Processor for VisionPipeline {
             }
             None => None,
         };
-        let result = Analysis { width: info.width, height: info.height, detections, texts, low_detections, read };
+        let (width, height) = (size.0 as u32, size.1 as u32);
+        let result = Analysis { width, height, detections, texts, low_detections, read };
         Ok(Processed { result, timings })
+    }
+}
+
+impl Processor for VisionPipeline {
+    fn process(&self, frame: &[u8], info: &JpegInfo, kind: PipelineKind, opts: &FrameOptions, w: &Width) -> Outcome {
+        let size = (info.width as usize, info.height as usize);
+        // `detect` alone needs no more pixels than the detector's input: decode straight to the
+        // smallest DCT-domain scale that still covers it (OCR reads small text at full size).
+        let scale = match kind {
+            PipelineKind::Detect if self.scaled_decode => self.detector.decode_scale(size.0, size.1),
+            _ => 1,
+        };
+        let (img, decode) = timed(|| jpeg::decode_rgb(frame, info, scale));
+        self.analyse(&img?, size, StageTimes { decode, ..StageTimes::default() }, kind, opts, w)
+    }
+
+    fn process_picture(&self, picture: Picture, kind: PipelineKind, opts: &FrameOptions, w: &Width) -> Outcome {
+        let size = (picture.image.width, picture.image.height);
+        let timings = StageTimes { decode: picture.decode_ms, ..StageTimes::default() };
+        self.analyse(&picture.image, size, timings, kind, opts, w)
     }
 
     fn detector(&self) -> Option<DetectorInfo> {

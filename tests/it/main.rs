@@ -17,5 +17,6 @@ mod server;
 mod session;
 mod support;
 mod tracking;
+mod video;
 mod work_once;
 mod yolo;

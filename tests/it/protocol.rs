@@ -13,6 +13,7 @@ pub enum Msg {
         session_id: String,
         protocol: u32,
         pipeline: String,
+        codec: String,
         limits: Limits,
         track: bool,
         options: SessionOptions,
@@ -58,6 +59,13 @@ pub enum Msg {
     SlowDown {
         dropped_frames: u64,
         suggested_fps: u32,
+    },
+    KeyframeRequest {
+        frame_index: u64,
+    },
+    FrameSkipped {
+        frame_index: u64,
+        reason: String,
     },
     Error {
         error: String,
@@ -251,7 +259,7 @@ fn pinned_types_refuse_unknown_fields() {
     assert_eq!(serde_json::from_str::<Msg>(ok).unwrap(), Msg::FrameDropped { frame_index: 3, dropped_frames: 1 });
     let extra = r#"{"type":"frame_dropped","frame_index":3,"dropped_frames":1,"x":0}"#;
     assert!(serde_json::from_str::<Msg>(extra).is_err());
-    let nested = r#"{"type":"session_started","session_id":"a","protocol":1,"pipeline":"detect","limits":{"max_frame_bytes":1,"max_pixels":2,"y":3},"track":false,"options":{"min_score":0.5,"max_detections":100,"ocr":"frame","ocr_reuse":true,"detect_every":1},"zones":[],"lines":[],"anchor":"center"}"#;
+    let nested = r#"{"type":"session_started","session_id":"a","protocol":1,"pipeline":"detect","codec":"jpeg","limits":{"max_frame_bytes":1,"max_pixels":2,"y":3},"track":false,"options":{"min_score":0.5,"max_detections":100,"ocr":"frame","ocr_reuse":true,"detect_every":1},"zones":[],"lines":[],"anchor":"center"}"#;
     assert!(serde_json::from_str::<Msg>(nested).is_err());
     assert!(serde_json::from_str::<Msg>(&nested.replace(r#","y":3"#, "")).is_ok(), "only for the unknown field");
 }
@@ -321,6 +329,7 @@ fn server_types_serialise_to_the_pinned_shapes() {
             session_id: "id".into(),
             protocol: 1,
             pipeline: "detect",
+            codec: "h264",
             limits: p::Limits { max_frame_bytes: 1, max_pixels: 2 },
             config: config.clone(),
             detector: Some(p::DetectorInfo {
@@ -371,6 +380,8 @@ fn server_types_serialise_to_the_pinned_shapes() {
         },
         p::ServerMessage::FrameDropped { frame_index: 1, dropped_frames: 1 },
         p::ServerMessage::SlowDown { dropped_frames: 5, suggested_fps: 7 },
+        p::ServerMessage::KeyframeRequest { frame_index: 2 },
+        p::ServerMessage::FrameSkipped { frame_index: 3, reason: "no_picture" },
         p::ServerMessage::Error {
             error: p::ErrorCode::InvalidFrame,
             frame_index: Some(3),

@@ -171,6 +171,7 @@ fn session_started_announces_the_session() {
             session_id,
             protocol,
             pipeline,
+            codec,
             limits,
             track,
             options,
@@ -180,6 +181,7 @@ fn session_started_announces_the_session() {
             anchor,
         } => {
             assert!(!track, "tracking is off by default");
+            assert_eq!(codec, "jpeg", "JPEG unless the query asks for h264");
             assert!(zones.is_empty() && lines.is_empty(), "no analytics until a configure message");
             assert_eq!(anchor, "bottom_center");
             assert_eq!((options.min_score, options.classes, options.max_detections), (0.5, None, 100));

@@ -1,5 +1,5 @@
-//! H.264 access units, checked before a decoder sees a byte: the JPEG rule, for video (#28,
-//! first part: the check; the decoder and the `?codec=h264` sessions are not built yet).
+//! H.264 access units (`?codec=h264` sessions): checked before a decoder sees a byte (the JPEG
+//! rule, for video), then decoded in order by the session's [`decode::Decoder`].
 //!
 //! A client's access unit is untrusted. [`Stream::check`] walks it in pure Rust, without
 //! decoding and without allocating in proportion to the picture: the Annex B start codes and
@@ -22,6 +22,7 @@
 //! [`Checked::BeforeKeyframe`]: a client that joins mid-stream waits for the next one.
 
 pub mod bits;
+pub mod decode;
 pub mod nal;
 pub mod params;
 
@@ -79,6 +80,29 @@ impl From<SplitError> for VideoError {
             SplitError::NoStartCode => VideoError::NotH264,
             SplitError::Empty => VideoError::Corrupt("an empty NAL unit"),
             SplitError::ForbiddenBit => VideoError::Corrupt("a NAL unit with its forbidden bit set"),
+        }
+    }
+}
+
+/// `--max-decoder-bytes`'s default: 32 MiB (1080p with up to 9 reference frames).
+pub const DEFAULT_MAX_DECODER_BYTES: u64 = 32 << 20;
+
+/// What a session's binary messages are (`?codec=`): fixed for the session.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Codec {
+    /// One JPEG per message (the default).
+    #[default]
+    Jpeg,
+    /// One H.264 access unit per message, Annex B.
+    H264,
+}
+
+impl Codec {
+    /// The query string's and `session_started`'s name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Codec::Jpeg => "jpeg",
+            Codec::H264 => "h264",
         }
     }
 }
@@ -180,7 +204,7 @@ impl Stream {
     pub fn check(&mut self, au: &[u8], limits: &Limits) -> Result<Checked, VideoError> {
         let nals = nal::split(au)?;
         let (mut sps, mut pps) = (self.sps, self.pps);
-        let (mut picture, mut idr, mut slices) = (None, false, 0usize);
+        let (mut picture, mut idr, mut slices, mut orphan) = (None, false, 0usize, false);
         for n in &nals {
             match n.kind {
                 7 => {
@@ -199,9 +223,16 @@ impl Stream {
                 }
                 1 | 5 => {
                     let (first_mb, _slice_type, p) = params::slice_start(n.payload)?;
-                    let s = pps[usize::from(p)]
-                        .and_then(|s| sps[usize::from(s)])
-                        .ok_or(VideoError::Corrupt("a slice of a PPS never sent"))?;
+                    let Some(s) = pps[usize::from(p)].and_then(|s| sps[usize::from(s)]) else {
+                        // Before the first IDR this is a client that joined mid-stream (its
+                        // encoder sends the parameter sets with the next IDR): skipped, not
+                        // refused. After it, the stream is broken.
+                        if self.keyframe_seen || n.kind == 5 {
+                            return Err(VideoError::Corrupt("a slice of a PPS never sent"));
+                        }
+                        orphan = true;
+                        continue;
+                    };
                     let mbs = u64::from(s.coded.0 / 16) * u64::from(s.coded.1 / 16);
                     if u64::from(first_mb) >= mbs {
                         return Err(VideoError::Corrupt("a slice starting past its picture's end"));
@@ -221,6 +252,11 @@ impl Stream {
                 _ => {}
             }
         }
+        if orphan {
+            // A picture of parameter sets not sent yet, before any IDR (an IDR in the same
+            // access unit would have refused it): nothing of it is kept.
+            return Ok(Checked::BeforeKeyframe);
+        }
         self.sps = sps;
         self.pps = pps;
         let Some(size) = picture else { return Ok(Checked::NoPicture) };
@@ -229,6 +265,12 @@ impl Stream {
             return Ok(Checked::BeforeKeyframe);
         }
         Ok(Checked::Picture(Picture { size, idr, slices }))
+    }
+
+    /// The decoder lost its references (it refused an access unit and was reset): pictures are
+    /// [`Checked::BeforeKeyframe`] again until the next IDR. Parameter sets are kept.
+    pub fn restart(&mut self) {
+        self.keyframe_seen = false;
     }
 
     /// Whether an IDR picture has come (pictures before it are [`Checked::BeforeKeyframe`]).

@@ -48,8 +48,9 @@ fn a_client_joining_mid_stream_waits_for_the_next_idr() {
     let aus = access_units(&fixture("baseline_320x240.h264"));
     let mut s = Stream::new();
     // The parameter sets only come with the IDR pictures (libx264 repeats them there): the
-    // P-pictures before one refer to a PPS this stream never got.
-    assert_eq!(s.check(&aus[1], &limits()), Err(VideoError::Corrupt("a slice of a PPS never sent")));
+    // P-pictures before one refer to a PPS this stream never got. Before the first IDR that is
+    // a client joining mid-stream: skipped; after it, a broken stream.
+    assert_eq!(s.check(&aus[1], &limits()), Ok(Checked::BeforeKeyframe));
     // With the parameter sets known but no IDR yet: skipped, not refused.
     let mut s = Stream::new();
     let sets: Vec<u8> = aus[0].clone();
@@ -160,7 +161,7 @@ fn every_bad_input_gets_its_code() {
     let mut bad = idr.clone();
     bad.extend_from_slice(&[0, 0, 1, 0x74, 0x80]); // type 20 (MVC), after a good SPS and PPS
     assert_eq!(s.check(&bad, &limits()), Err(VideoError::Unsupported("SVC or MVC")));
-    assert_eq!(s.check(&aus[1], &limits()), Err(VideoError::Corrupt("a slice of a PPS never sent")));
+    assert_eq!(s.check(&au, &limits()), Err(VideoError::Corrupt("a slice of a PPS never sent")));
 }
 
 /// Writes fields as H.264 does (for hand-made parameter sets).
@@ -195,5 +196,103 @@ impl BitWriter {
             out.push(b);
         }
         out
+    }
+}
+
+mod decoding {
+    use super::*;
+    use crate::vision::h264::decode::{DecodeError, Decoder, Output};
+    use crate::vision::jpeg;
+
+    /// Every picture of `file`, decoded in order, as RGB.
+    fn decode_all(file: &str) -> Vec<crate::vision::image::RgbImage> {
+        let (mut s, mut d) = (Stream::new(), Decoder::new());
+        access_units(&fixture(file))
+            .iter()
+            .map(|au| {
+                let Ok(Checked::Picture(p)) = s.check(au, &limits()) else { panic!("{file}: not a picture") };
+                match d.decode(au, &p, true) {
+                    Ok(Output::Rgb(img)) => img,
+                    other => panic!("{file}: {other:?}"),
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_pictures_decode_to_their_source_frames() {
+        // Constrained baseline (CAVLC) at the plates' own size: each picture against the JPEG
+        // frame it was made from, within the codec's loss (crf 23).
+        let pictures = decode_all("plates_640x480.h264");
+        assert_eq!(pictures.len(), 12);
+        for (i, p) in pictures.iter().enumerate() {
+            let bytes = std::fs::read(
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/plates/{i:03}.jpg")),
+            )
+            .unwrap();
+            let info = jpeg::validate(&bytes, &jpeg::Limits::default()).unwrap();
+            let src = jpeg::decode_rgb(&bytes, &info, 1).unwrap();
+            assert_eq!((p.width, p.height), (src.width, src.height));
+            let diff: u64 = p.data.iter().zip(&src.data).map(|(a, b)| u64::from(a.abs_diff(*b))).sum();
+            let mean = diff as f64 / p.data.len() as f64;
+            assert!(mean < 6.0, "picture {i}: mean abs difference {mean:.2} per channel");
+        }
+        // Main profile (CABAC), coded 640×368, cropped to 640×360.
+        let main = decode_all("main_640x360.h264");
+        assert!(main.iter().all(|p| (p.width, p.height) == (640, 360)) && main.len() == 4);
+        let hd = decode_all("plates_1920x1080.h264");
+        assert!(hd.iter().all(|p| (p.width, p.height) == (1920, 1080)) && hd.len() == 3);
+    }
+
+    #[test]
+    fn a_refused_access_unit_resets_the_decoder_and_the_next_idr_starts_again() {
+        let aus = access_units(&fixture("plates_640x480.h264"));
+        let (mut s, mut d) = (Stream::new(), Decoder::new());
+        let Ok(Checked::Picture(p)) = s.check(&aus[0], &limits()) else { panic!() };
+        // The IDR cut in half: its header passes the check; the decoder refuses it or conceals
+        // the rest. Whichever, nothing panics and the stream goes on from the next IDR.
+        let half = &aus[0][..aus[0].len() / 2];
+        match d.decode(half, &p, true) {
+            Err(DecodeError::Refused(_)) => {
+                s.restart();
+                assert_eq!(d.made(), 1);
+            }
+            Ok(_) => {}
+            Err(e) => panic!("{e}"),
+        }
+        // P-pictures after a reset wait for the IDR.
+        if !s.keyframe_seen() {
+            assert_eq!(s.check(&aus[1], &limits()), Ok(Checked::BeforeKeyframe));
+        }
+        for au in &aus[6..] {
+            let Ok(Checked::Picture(p)) = s.check(au, &limits()) else { panic!() };
+            assert!(matches!(d.decode(au, &p, false), Ok(Output::Decoded)), "decoded, not converted");
+        }
+    }
+
+    /// The resident memory one live decoder holds after its first pictures (the figure in
+    /// deploy/README.md's memory formula).
+    #[test]
+    #[ignore = "a measurement: cargo test --release --lib decoder_memory -- --ignored --nocapture"]
+    fn decoder_memory() {
+        let rss = || {
+            let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
+            statm.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 4096
+        };
+        for file in ["plates_640x480.h264", "plates_1920x1080.h264"] {
+            let aus = access_units(&fixture(file));
+            let before = rss();
+            let mut live = Vec::new();
+            for _ in 0..16 {
+                let (mut s, mut d) = (Stream::new(), Decoder::new());
+                for au in &aus[..3] {
+                    let Ok(Checked::Picture(p)) = s.check(au, &limits()) else { panic!() };
+                    d.decode(au, &p, false).unwrap();
+                }
+                live.push(d);
+            }
+            let per = (rss() - before) / 16;
+            println!("{file}: {} KiB resident per live decoder", per / 1024);
+        }
     }
 }
