@@ -81,12 +81,12 @@ impl Ledger {
         self.summary.events += v["events"].as_array().map_or(0, |e| e.len() as u64);
         let kind = v["type"].as_str().unwrap_or_default();
         // Only these answer a frame (another type may carry a `frame_index` too).
-        let answers = matches!(kind, "result" | "frame_dropped" | "error");
+        let answers = matches!(kind, "result" | "frame_dropped" | "error" | "keyframe_request" | "frame_skipped");
         let sent = v["frame_index"].as_u64().filter(|_| answers).and_then(|i| self.in_flight.remove(&i));
         let latency = sent.map(|t| now.saturating_duration_since(t).as_secs_f64() * 1000.0);
         let s = &mut self.summary;
         match kind {
-            "result" | "frame_dropped" if sent.is_none() => {
+            "result" | "frame_dropped" | "keyframe_request" | "frame_skipped" if sent.is_none() => {
                 s.unknown += 1;
                 Reply::Unknown(format!("{kind} for no frame in flight"))
             }
@@ -106,6 +106,11 @@ impl Ledger {
             "error" => {
                 s.errors += 1;
                 Reply::Error
+            }
+            // An H.264 session's access unit that had nothing to decode yet (or at all).
+            "keyframe_request" | "frame_skipped" => {
+                s.not_decoded += 1;
+                Reply::Note
             }
             "configured" => Reply::Configured,
             "end_of_stream" => Reply::EndOfStream,
@@ -163,8 +168,8 @@ mod tests {
     fn a_type_this_client_does_not_know_is_skipped_and_counted() {
         let mut l = Ledger::default();
         l.sent(Instant::now());
-        let r = l.take(&msg(r#"{"type":"keyframe_request","frame_index":0,"events":[{"type":"x"}]}"#), Instant::now());
-        assert_eq!(r, Reply::Unknown("keyframe_request".into()));
+        let r = l.take(&msg(r#"{"type":"zone_report","frame_index":0,"events":[{"type":"x"}]}"#), Instant::now());
+        assert_eq!(r, Reply::Unknown("zone_report".into()));
         assert_eq!(l.in_flight(), 1, "it answers no frame, whatever its frame_index");
         assert_eq!(l.take(&msg(r#"{"no_type":1}"#), Instant::now()), Reply::Unknown(String::new()));
         assert_eq!((l.summary.unknown, l.summary.events, l.summary.sent), (2, 1, 1));

@@ -132,6 +132,9 @@ pub struct Summary {
     pub dropped: u64,
     /// Frames dropped here before sending (`--pace server`: a newer one came first).
     pub skipped: u64,
+    /// `--codec h264`: access units the server answered `keyframe_request` (no keyframe to
+    /// decode from yet) or `frame_skipped` (no picture in them).
+    pub not_decoded: u64,
     /// Frames sent to a session that ended before answering them (the server went away).
     pub lost: u64,
     /// Sessions opened again after the first (the server closed or went away).
@@ -166,7 +169,7 @@ impl Summary {
     /// True when the run should exit 0: everything accounted for, no errors, normal close.
     pub fn ok(&self) -> bool {
         self.errors == 0
-            && self.results + self.dropped + self.lost == self.sent
+            && self.results + self.dropped + self.not_decoded + self.lost == self.sent
             && self.closed_by_server.as_ref().is_none_or(|(code, _)| *code == 1000)
     }
 
@@ -190,11 +193,12 @@ impl Summary {
         .map(|&(n, what)| opt(n, what))
         .collect();
         format!(
-            "sent {} results {} dropped {}{}{}{} errors {}{}{faults} p50 {:.1} ms{close}",
+            "sent {} results {} dropped {}{}{}{}{} errors {}{}{faults} p50 {:.1} ms{close}",
             self.sent,
             self.results,
             self.dropped,
             opt(self.skipped, "skipped"),
+            opt(self.not_decoded, "not_decoded"),
             opt(self.lost, "lost"),
             opt(self.reconnects, "reconnects"),
             self.errors,

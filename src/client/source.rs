@@ -36,14 +36,14 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
+use super::annexb::AnnexBSplitter;
 use super::backoff::Backoff;
 use super::common::jpeg_files;
+use super::ffargs::probe_ffmpeg_major;
+pub use super::ffargs::{ffmpeg_args, ffmpeg_major, H264Out};
 use super::mjpeg::{MjpegError, MjpegSplitter};
 use super::reading::{stdin_file, Tail, Watched, TAIL_BYTES};
 use crate::wake::{poll, Waker};
-
-/// The most ffmpeg's `-version` may take (a program that never answers is not waited for).
-const VERSION_DEADLINE: Duration = Duration::from_secs(5);
 
 /// File name extensions read as videos through ffmpeg (any other file is one JPEG frame).
 pub const VIDEO_EXTENSIONS: &[&str] = &[
@@ -117,6 +117,9 @@ pub struct FfmpegOptions {
     /// No frame for this long and the watchdog restarts ffmpeg ([`stall_timeout`]); ffmpeg's
     /// own I/O timeout is a second longer.
     pub stall: Duration,
+    /// `--codec h264`: H.264 access units out instead of MJPEG, the source's own stream
+    /// copied or encoded ([`H264Out`]); `None`: MJPEG.
+    pub h264: Option<H264Out>,
 }
 
 /// The stall timeout for `--stall-timeout` and `--fps`: the flag, but at least three frame
@@ -127,87 +130,6 @@ pub fn stall_timeout(flag: Duration, fps: f64) -> Duration {
     } else {
         flag
     }
-}
-
-/// ffmpeg's major version from its `-version` text (`ffmpeg version 5.1.6-0+deb12u1 …`,
-/// `ffmpeg version n7.0 …`); `None` for a build that says none (a git snapshot: recent).
-pub fn ffmpeg_major(version_text: &str) -> Option<u32> {
-    let v = version_text.split_whitespace().skip_while(|w| *w != "version").nth(1)?;
-    v.trim_start_matches('n').split(['.', '-']).next()?.parse().ok()
-}
-
-/// Ask `program -version` (stdout read at most 4 KiB, within [`VERSION_DEADLINE`]); `None` if
-/// it does not run or say.
-fn probe_ffmpeg_major(program: &Path) -> Option<u32> {
-    let mut child = Command::new(program)
-        .arg("-version")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
-    let mut out = child.stdout.take()?;
-    let until = Instant::now() + VERSION_DEADLINE;
-    let mut text = Vec::new();
-    let mut chunk = [0u8; 1024];
-    while text.len() < 4096 {
-        let left = until.saturating_duration_since(Instant::now());
-        let ready = poll(&[(out.as_raw_fd(), false)], Some(left)).ok()?;
-        if !ready[0].readable {
-            break;
-        }
-        match out.read(&mut chunk) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => text.extend_from_slice(&chunk[..n]),
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    ffmpeg_major(&String::from_utf8_lossy(&text))
-}
-
-/// ffmpeg's arguments for `input`; `major` is ffmpeg's major version when known (the RTSP
-/// timeout's flag changed name in 5: before it, `-timeout` meant "listen").
-pub fn ffmpeg_args(kind: &SourceKind, o: &FfmpegOptions, major: Option<u32>) -> Vec<String> {
-    let SourceKind::Ffmpeg { input, live, rtsp, device } = kind else { return Vec::new() };
-    let mut a: Vec<String> = ["-hide_banner", "-nostdin", "-loglevel", "error"].map(String::from).to_vec();
-    if *live && o.fps > 0.0 {
-        // For `fps=`, a live source's frames are stamped with their arrival time: an HTTP MJPEG
-        // camera's carry none (ffmpeg then assumes 25 fps, and `fps=5` of a 10 fps camera gave
-        // 2). With `--fps 0` every frame passes as it comes (two arrivals in one clock tick
-        // would otherwise make equal stamps, which the encoder refuses).
-        a.extend(["-use_wallclock_as_timestamps".into(), "1".into()]);
-    }
-    // A second longer than the watchdog's, so the watchdog (which says why) comes first.
-    let micros = (o.stall + Duration::from_secs(1)).as_micros().to_string();
-    let lower = input.to_ascii_lowercase();
-    if *rtsp {
-        a.extend(["-rtsp_transport".into(), o.rtsp_transport.clone()]);
-        let flag = if major.is_some_and(|m| m < 5) { "-stimeout" } else { "-timeout" };
-        a.extend([flag.into(), micros]);
-    } else if lower.starts_with("http://") || lower.starts_with("https://") {
-        a.extend(["-rw_timeout".into(), micros]);
-    }
-    if *device {
-        a.extend(["-f".into(), "v4l2".into()]);
-    }
-    a.extend(["-i".into(), input.clone(), "-an".into()]);
-    let mut filters = Vec::new();
-    if o.fps > 0.0 {
-        filters.push(format!("fps={}", o.fps));
-    } else {
-        // Every frame the source has, none duplicated or dropped to make a constant rate
-        // (`-vsync 0`: understood by ffmpeg 4 to 7).
-        a.extend(["-vsync".into(), "0".into()]);
-    }
-    if let Some((w, h)) = o.size {
-        filters.push(format!("scale={w}:{h}"));
-    }
-    if !filters.is_empty() {
-        a.extend(["-vf".into(), filters.join(",")]);
-    }
-    a.extend(["-q:v".into(), o.quality.to_string(), "-f".into(), "mjpeg".into(), "-".into()]);
-    a
 }
 
 /// Why a source gave up.
@@ -224,6 +146,9 @@ pub enum SourceError {
     /// The MJPEG stream broke (a frame over the size limit, or no JPEG structure).
     #[error("MJPEG stream: {0}")]
     Mjpeg(String),
+    /// ffmpeg's H.264 output broke (an access unit over the size limit, no delimiters).
+    #[error("H.264 stream: {0}")]
+    H264(String),
     /// ffmpeg is not installed (or not where `--ffmpeg` says).
     #[error(
         "cannot run {0}: not found; install ffmpeg (Debian/Ubuntu: apt-get install ffmpeg) or give its path with --ffmpeg"
@@ -509,6 +434,35 @@ fn mjpeg(
     Ok(())
 }
 
+/// Split ffmpeg's H.264 output (`fd` is its pipe) into access units into the feed, as
+/// [`mjpeg`] does frames.
+fn annexb(
+    r: impl Read,
+    fd: RawFd,
+    spec: &SourceSpec,
+    feed: &Feed,
+    sent: &mut u64,
+    on_frame: &mut dyn FnMut(),
+) -> Result<(), SourceError> {
+    let limit = spec.count.unwrap_or(u64::MAX);
+    // Quiet: nothing more to read within `d` (an error counts as quiet: the read says why).
+    let quiet = Box::new(move |d: Duration| poll(&[(fd, false)], Some(d)).map_or(true, |r| !r[0].readable));
+    let mut split = AnnexBSplitter::new(r, spec.max_frame_bytes, quiet);
+    while *sent < limit {
+        match split.next_au().map_err(|e| SourceError::H264(e.to_string()))? {
+            Some(au) => {
+                if !feed.push(au) {
+                    return Ok(());
+                }
+                *sent += 1;
+                on_frame();
+            }
+            None => return Ok(()),
+        }
+    }
+    Ok(())
+}
+
 /// Run ffmpeg, restarting a live source when it ends or stalls (with the backoff), until
 /// `--count` frames, a stop, or no retry left.
 fn ffmpeg(spec: &SourceSpec, feed: &Feed) -> Result<(), SourceError> {
@@ -519,9 +473,12 @@ fn ffmpeg(spec: &SourceSpec, feed: &Feed) -> Result<(), SourceError> {
     let stall = spec.ffmpeg.stall;
     let mut sent = 0u64;
     let mut restarted = false;
+    // `--codec h264`: the source's own stream first, encoded if copying it gives nothing.
+    let mut h264 = spec.ffmpeg.h264;
     loop {
+        let options = FfmpegOptions { h264, ..spec.ffmpeg.clone() };
         let mut child = match Command::new(&spec.ffmpeg.program)
-            .args(ffmpeg_args(&spec.kind, &spec.ffmpeg, major))
+            .args(ffmpeg_args(&spec.kind, &options, major))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -553,7 +510,8 @@ fn ffmpeg(spec: &SourceSpec, feed: &Feed) -> Result<(), SourceError> {
         let fd = stdout.as_raw_fd();
         let reader =
             Watched { inner: stdout, fd, stop_fd: feed.stop_fd(), stopped: &feed.stop, deadline: Some(&deadline) };
-        let split = mjpeg(reader, spec, feed, &mut sent, &mut || {
+        let before = sent;
+        let mut on_frame = || {
             deadline.set(Instant::now() + stall);
             // The source delivers: the next failure waits 1 s again.
             backoff.delivered();
@@ -561,7 +519,11 @@ fn ffmpeg(spec: &SourceSpec, feed: &Feed) -> Result<(), SourceError> {
                 restarted = false;
                 eprintln!("\r\x1b[Kframewire stream: {}source {input} is back", spec.prefix);
             }
-        });
+        };
+        let split = match h264 {
+            Some(_) => annexb(reader, fd, spec, feed, &mut sent, &mut on_frame),
+            None => mjpeg(reader, spec, feed, &mut sent, &mut on_frame),
+        };
         let stalled = Instant::now() >= deadline.get();
         let status = feed.child.lock().take().map(|mut c| {
             let _ = c.kill();
@@ -572,6 +534,16 @@ fn ffmpeg(spec: &SourceSpec, feed: &Feed) -> Result<(), SourceError> {
         let last = tail_rx.recv_timeout(Duration::from_secs(2)).unwrap_or_default();
         if feed.stopped() || spec.count.is_some_and(|n| sent >= n) {
             return Ok(());
+        }
+        if h264 == Some(H264Out::Copy) && sent == before {
+            // Not an H.264 source (ffmpeg refuses to copy it into an H.264 stream), or one that
+            // gave nothing: encode it instead, at once.
+            h264 = Some(H264Out::Encode);
+            eprintln!(
+                "\r\x1b[Kframewire stream: {}source {input}: not copied as H.264 ({last}); encoding it",
+                spec.prefix
+            );
+            continue;
         }
         let why = match (&split, status) {
             _ if stalled => format!("no frame for {} s (--stall-timeout)", stall.as_secs_f64()),
@@ -620,6 +592,7 @@ mod tests {
             quality: 5,
             rtsp_transport: "tcp".into(),
             stall: Duration::from_secs(10),
+            h264: None,
         }
     }
 

@@ -128,6 +128,11 @@ pub struct StreamArgs {
     /// ffmpeg's own I/O timeout); at least three frame periods at `--fps`.
     #[arg(long, value_name = "SECS", default_value = "10", value_parser = seconds)]
     pub stall_timeout: Duration,
+    /// What to send: `jpeg` (a JPEG per frame), or `h264` (cameras and videos only: one H.264
+    /// access unit per message, `?codec=h264`; an H.264 source is copied as it is, anything
+    /// else encoded with libx264; every access unit is sent, paced by the source).
+    #[arg(long, default_value = "jpeg", value_parser = ["jpeg", "h264"])]
+    pub codec: String,
     /// Deadlines of the link to the server.
     #[command(flatten)]
     pub timeouts: Timeouts,
@@ -318,7 +323,15 @@ enum SessionEnd {
 /// policy) until the source ends.
 fn run_source(args: &StreamArgs, input: &str, config: Option<&str>, out: &Out<'_, '_>) -> Result<Summary, StreamError> {
     let kind = SourceKind::of(input);
-    let pace = args.pace.unwrap_or(if kind.live() { Pace::Server } else { Pace::Fps });
+    let h264 = args.codec == "h264";
+    if h264 && !matches!(kind, SourceKind::Ffmpeg { .. }) {
+        return Err(StreamError::Usage(format!("--codec h264 needs a camera or video source (ffmpeg), not {input}")));
+    }
+    if h264 && args.pace == Some(Pace::Server) {
+        // A decoder needs every access unit: none may be skipped here for a newer one.
+        return Err(StreamError::Usage("--codec h264 sends every access unit: --pace server does not apply".into()));
+    }
+    let pace = args.pace.unwrap_or(if kind.live() && !h264 { Pace::Server } else { Pace::Fps });
     let max_retries = args.max_retries.or(if kind.live() { None } else { Some(0) });
     let spec = SourceSpec {
         kind,
@@ -333,6 +346,7 @@ fn run_source(args: &StreamArgs, input: &str, config: Option<&str>, out: &Out<'_
             quality: args.quality,
             rtsp_transport: args.rtsp_transport.clone(),
             stall: stall_timeout(args.stall_timeout, args.fps),
+            h264: h264.then_some(source::H264Out::Copy),
         },
         max_retries,
         prefix: out.prefix(),
@@ -342,7 +356,9 @@ fn run_source(args: &StreamArgs, input: &str, config: Option<&str>, out: &Out<'_
         let (spec, feed) = (spec.clone(), Arc::clone(&feed));
         std::thread::spawn(move || source::run(&spec, &feed))
     };
-    let result = sessions(args, config, &feed, pace, max_retries, out);
+    // A live H.264 source is sent as it comes (its own rate); a file at --fps.
+    let send_fps = if h264 && spec.kind.live() { 0.0 } else { args.fps };
+    let result = sessions(args, config, &feed, pace, send_fps, max_retries, out);
     feed.stop();
     let _ = reader.join();
     let mut s = result?;
@@ -384,10 +400,16 @@ fn sessions(
     config: Option<&str>,
     feed: &Feed,
     pace: Pace,
+    fps: f64,
     max_retries: Option<u32>,
     out: &Out<'_, '_>,
 ) -> Result<Summary, StreamError> {
     let url = session_url(&args.url, args.pipeline);
+    let url = match args.codec.as_str() {
+        "h264" if url.contains('?') => format!("{url}&codec=h264"),
+        "h264" => format!("{url}?codec=h264"),
+        _ => url,
+    };
     let mut ledger = Ledger::default();
     let mut backoff = Backoff::new(max_retries);
     let mut opened = 0u64;
@@ -429,7 +451,7 @@ fn sessions(
         }
         opened += 1;
         let before = ledger.summary.results;
-        let end = session_loop(args, &mut link, feed, pace, out, &mut ledger);
+        let end = session_loop(args, &mut link, feed, (pace, fps), out, &mut ledger);
         if ledger.summary.results > before {
             backoff.delivered();
         }
@@ -481,12 +503,12 @@ fn session_loop(
     args: &StreamArgs,
     link: &mut Link,
     feed: &Feed,
-    pace: Pace,
+    (pace, fps): (Pace, f64),
     out: &Out<'_, '_>,
     ledger: &mut Ledger,
 ) -> Result<SessionEnd, StreamError> {
     let eos = args.config.is_some();
-    let mut pacer = Pacer::new(pace, args.fps, args.count, args.drain_timeout, eos, Instant::now());
+    let mut pacer = Pacer::new(pace, fps, args.count, args.drain_timeout, eos, Instant::now());
     let mut source_error = None;
     let mut last_progress = Instant::now();
     let end = loop {

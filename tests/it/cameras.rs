@@ -238,3 +238,85 @@ fn a_video_file_is_played_once_at_the_rate_asked() {
     assert!(!err.iter().any(|l| l.contains("restarting")), "{err:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn an_h264_rtsp_camera_goes_to_an_h264_session_without_re_encoding() {
+    if !have_ffmpeg() || !have(&gst_python(), &["-c", "import gi; gi.require_version('GstRtspServer', '1.0')"]) {
+        return;
+    }
+    let port = free_port();
+    let mut rtsp = Command::new(gst_python())
+        .arg("tests/cameras/rtsp_server.py")
+        .arg(port.to_string())
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ready = String::new();
+    BufReader::new(rtsp.stdout.take().unwrap()).read_line(&mut ready).unwrap();
+    assert_eq!(ready.trim(), "ready");
+    let server = TestServer::start();
+    let url = server.url("/ws/video/stream");
+    let cam = format!("rtsp://127.0.0.1:{port}/cam");
+    let (ok, out, err) =
+        stream(&[&cam, "--codec", "h264", "--count", "25", "--pipeline", "detect", "--url", &url]).finish();
+    let _ = rtsp.kill();
+    let _ = rtsp.wait();
+    assert!(ok, "{err:?}");
+    let msgs: Vec<serde_json::Value> = out.iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(msgs[0]["codec"], "h264", "{:?}", msgs[0]);
+    let results: Vec<&serde_json::Value> = msgs.iter().filter(|v| v["type"] == "result").collect();
+    // The camera's own stream (10 fps, an IDR every 10 pictures), copied: pictures before the
+    // first IDR ask for a keyframe; every access unit is answered.
+    assert!(!results.is_empty(), "{out:?}");
+    assert_eq!(
+        (results[0]["result"]["width"].as_u64(), results[0]["result"]["height"].as_u64()),
+        (Some(320), Some(240))
+    );
+    assert!(results.iter().all(|r| r["timings_ms"]["decode"].as_f64().is_some_and(|d| d > 0.0)));
+    assert_eq!(figure(&err, "sent"), 25, "{err:?}");
+    assert_eq!(figure(&err, "results") + figure(&err, "dropped") + figure(&err, "not_decoded"), 25, "{err:?}");
+    assert!(!err.iter().any(|l| l.contains("encoding it")), "copied, not encoded: {err:?}");
+}
+
+#[test]
+fn a_video_that_is_not_h264_is_encoded_for_an_h264_session() {
+    if !have_ffmpeg() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("framewire-h264-video-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let clip = dir.join("clip.mkv");
+    let made = Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=320x240:rate=25:duration=3",
+        ])
+        .args(["-c:v", "mjpeg", "-q:v", "5"])
+        .arg(&clip)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let server = TestServer::start();
+    let url = server.url("/ws/video/stream");
+    let (ok, out, err) =
+        stream(&[clip.to_str().unwrap(), "--codec", "h264", "--fps", "4", "--pipeline", "detect", "--url", &url])
+            .finish();
+    assert!(ok, "{err:?}");
+    // MJPEG cannot be copied into an H.264 stream: encoded (libx264) at 4 fps, 12 pictures,
+    // the first an IDR: all decoded.
+    assert!(err.iter().any(|l| l.contains("encoding it")), "{err:?}");
+    let answered =
+        out.iter().filter(|l| l.contains(r#""type":"result""#) || l.contains(r#""type":"frame_dropped""#)).count();
+    assert_eq!((figure(&err, "sent"), answered, figure(&err, "not_decoded")), (12, 12, 0), "{err:?}");
+    // Not with a JPEG source, nor with --pace server.
+    let (ok, _, err) = stream(&["tests/fixtures/plates", "--codec", "h264", "--url", &url]).finish();
+    assert!(!ok && err.iter().any(|l| l.contains("--codec h264 needs a camera or video source")), "{err:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
