@@ -7,7 +7,8 @@
 #
 # Needs: the server binary (default target/release/framewire, else target/debug/framewire),
 # node >= 20 + npm, chromium (Debian package), curl, python3.
-# Output: target/browser/demo.png, target/browser/server.log.
+# Output: target/browser/demo.png (JPEG run), target/browser/demo-h264.png (H.264 run),
+# target/browser/server.log.
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."   # the repo root: the server finds models/ from there
