@@ -1,4 +1,4 @@
-"""Generate the seed corpus of the `validate_h264` fuzz target from the H.264 test streams
+"""Generate the seed corpora of the `validate_h264` and `decode_h264` fuzz targets (the same seeds) from the H.264 test streams
 (`tests/fixtures/h264/`, made by libx264: `make_h264_fixtures.sh` there). Each seed is a short
 stream: access units joined by the body's separator `FF FF FF FE`. Outputs are committed;
 re-run from the repository root: `python3 fuzz/seeds/make_h264_seeds.py`.
@@ -7,7 +7,7 @@ import os
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SRC = os.path.join(ROOT, "tests", "fixtures", "h264")
-OUT = os.path.join(ROOT, "fuzz", "seeds", "validate_h264")
+OUTS = [os.path.join(ROOT, "fuzz", "seeds", t) for t in ("validate_h264", "decode_h264")]
 SEP = b"\xff\xff\xff\xfe"
 
 
@@ -25,10 +25,11 @@ def access_units(stream):
 
 
 def main():
-    os.makedirs(OUT, exist_ok=True)
     seeds = {}
     for name in sorted(os.listdir(SRC)):
-        if not name.endswith(".h264"):
+        # The plates streams (the wire tests' and the bench's) are big: the small ones cover
+        # the same syntax.
+        if not name.endswith(".h264") or name.startswith("plates_"):
             continue
         aus = access_units(open(os.path.join(SRC, name), "rb").read())
         base = name[: -len(".h264")]
@@ -38,8 +39,10 @@ def main():
     seeds["baseline_320x240_p_before_idr"] = SEP.join([aus[1], aus[0], aus[1]])
     seeds["baseline_320x240_cut_in_half"] = aus[0][: len(aus[0]) // 2]
     seeds["baseline_320x240_all"] = SEP.join(aus)
-    for name, data in seeds.items():
-        open(os.path.join(OUT, name + ".bin"), "wb").write(data)
+    for out in OUTS:
+        os.makedirs(out, exist_ok=True)
+        for name, data in seeds.items():
+            open(os.path.join(out, name + ".bin"), "wb").write(data)
 
 
 if __name__ == "__main__":

@@ -84,6 +84,41 @@ pub fn validate_h264(data: &[u8]) {
     }
 }
 
+/// The same stream of access units (as [`validate_h264`] cuts them) through the check and, for
+/// each picture it admits, OpenH264 (`decode_h264`): never a panic or a crash; a picture the
+/// decoder gives has the size its SPS announced; after the decoder refuses one, pictures wait
+/// for the next IDR (as a session's do).
+pub fn decode_h264(data: &[u8]) {
+    use framewire::vision::h264::decode::{Decoder, Output};
+    use framewire::vision::h264::{Checked, Limits as VideoLimits, Stream};
+    // Small pictures only: the fuzzer's time goes into the bitstream, not into big frames.
+    let limits = VideoLimits { max_pixels: 512 * 512, max_side: 1024, max_decoder_bytes: 8 << 20 };
+    let (mut stream, mut decoder) = (Stream::new(), Decoder::new());
+    for (i, au) in cut(data).into_iter().enumerate() {
+        let Ok(Checked::Picture(p)) = stream.check(au, &limits) else { continue };
+        match decoder.decode(au, &p, i % 2 == 0) {
+            Ok(Output::Rgb(img)) => {
+                assert_eq!((img.width as u32, img.height as u32), p.size);
+                assert_eq!(img.data.len(), img.width * img.height * 3);
+            }
+            Ok(_) => {}
+            Err(_) => stream.restart(),
+        }
+    }
+}
+
+/// `data` cut at each `0xFF 0xFF 0xFF 0xFE` (the fuzz inputs' access unit separator).
+fn cut(data: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    let mut rest = data;
+    while let Some(i) = rest.windows(4).position(|w| w == [0xFF, 0xFF, 0xFF, 0xFE]) {
+        out.push(&rest[..i]);
+        rest = &rest[i + 4..];
+    }
+    out.push(rest);
+    out
+}
+
 /// Answers every admitted frame with an empty result: the session's plumbing without a model
 /// (fuzzing the socket handling, not the network).
 struct EmptyResultPlumbingStandIn;

@@ -9,7 +9,7 @@ use std::path::Path;
 #[path = "../../fuzz/src/bodies.rs"]
 mod bodies;
 
-use bodies::{decode, session_bytes, validate_h264, validate_jpeg};
+use bodies::{decode, decode_h264, session_bytes, validate_h264, validate_jpeg};
 
 /// Runs every file of `fuzz/seeds/<target>/` and `fuzz/regressions/<target>/` through `body`;
 /// fails listing every file that panicked.
@@ -50,6 +50,11 @@ fn fuzz_replay_decode() {
 #[test]
 fn fuzz_replay_validate_h264() {
     replay("validate_h264", validate_h264);
+}
+
+#[test]
+fn fuzz_replay_decode_h264() {
+    replay("decode_h264", decode_h264);
 }
 
 #[test]
