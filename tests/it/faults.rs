@@ -184,7 +184,7 @@ fn newer_server_stand_in() -> (String, std::thread::JoinHandle<()>) {
         while let Ok(m) = ws.read() {
             match m {
                 Message::Binary(_) => {
-                    ws.send(Message::text(format!(r#"{{"type":"keyframe_request","frame_index":{index}}}"#))).unwrap();
+                    ws.send(Message::text(format!(r#"{{"type":"zone_report","frame_index":{index}}}"#))).unwrap();
                     let result = format!(r#"{{"type":"result","frame_index":{index},"result":{{"detections":[]}}}}"#);
                     ws.send(Message::text(result)).unwrap();
                     index += 1;
@@ -204,10 +204,10 @@ fn a_message_type_this_client_does_not_know_is_skipped_with_a_stand_in_server() 
     let (ok, out, err) = s.finish();
     let _ = server.join();
     assert!(ok, "{err:?}");
-    let notes: Vec<&String> = err.iter().filter(|l| l.contains("skipped a message (\"keyframe_request\")")).collect();
+    let notes: Vec<&String> = err.iter().filter(|l| l.contains("skipped a message (\"zone_report\")")).collect();
     assert_eq!(notes.len(), 1, "one note: {err:?}");
     assert_eq!((figure(&err, "results"), figure(&err, "unknown")), (3, 3), "{err:?}");
-    assert_eq!(count(&out, "keyframe_request"), 0, "skipped, not printed");
+    assert_eq!(count(&out, "zone_report"), 0, "skipped, not printed");
 }
 
 #[test]
