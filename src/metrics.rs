@@ -76,6 +76,7 @@ pub struct Metrics {
     frames_processed: Counter,
     frames_dropped: Counter,
     frames_predicted: Counter,
+    frames_not_decoded: Counter,
     frames_invalid: Family<ReasonLabel, Counter>,
     results_sent: Counter,
     inference_errors: Counter,
@@ -121,6 +122,7 @@ impl Metrics {
             frames_processed: Counter::default(),
             frames_dropped: Counter::default(),
             frames_predicted: Counter::default(),
+            frames_not_decoded: Counter::default(),
             frames_invalid: Family::default(),
             results_sent: Counter::default(),
             inference_errors: Counter::default(),
@@ -152,6 +154,11 @@ impl Metrics {
                 "frames_predicted",
                 "Frames answered from the tracker's prediction, without a model (detect_every)",
                 &m.frames_predicted,
+            ),
+            (
+                "frames_not_decoded",
+                "H.264 access units answered keyframe_request (no keyframe to decode from yet) or frame_skipped (no picture)",
+                &m.frames_not_decoded,
             ),
             ("results_sent", "Result messages sent", &m.results_sent),
             (
@@ -200,6 +207,12 @@ impl Metrics {
     /// A waiting frame was replaced (or abandoned at close) before it ran.
     pub fn frame_dropped(&self) {
         self.frames_dropped.inc();
+    }
+
+    /// An H.264 access unit had nothing to decode yet (`keyframe_request`) or no picture
+    /// (`frame_skipped`).
+    pub fn frame_not_decoded(&self) {
+        self.frames_not_decoded.inc();
     }
 
     /// A frame was refused.

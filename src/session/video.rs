@@ -50,10 +50,11 @@ impl<S: Read + Write + AsRawFd> Session<S> {
         let Some(video) = self.video.as_mut() else { return Ok(()) };
         let picture = match video.stream.check(&au, &video.limits) {
             Ok(Checked::Picture(p)) => p,
-            Ok(Checked::BeforeKeyframe) => return self.send(&ServerMessage::KeyframeRequest { frame_index: index }),
-            Ok(Checked::NoPicture) => {
-                return self.send(&ServerMessage::FrameSkipped { frame_index: index, reason: "no_picture" })
+            Ok(Checked::BeforeKeyframe) => {
+                self.ctx.metrics.frame_not_decoded();
+                return self.send(&ServerMessage::KeyframeRequest { frame_index: index });
             }
+            Ok(Checked::NoPicture) => return self.skipped(index),
             Err(e) => {
                 log::debug!("session {} access unit {index}: {e}", self.state.session_id);
                 return self.on_invalid(index, e.code());
@@ -74,16 +75,14 @@ impl<S: Read + Write + AsRawFd> Session<S> {
         let job = match decoded {
             Ok(Output::Rgb(image)) => Some(self.job(index, Frame::Picture(Picture { image, decode_ms }))),
             Ok(Output::Decoded) => None,
-            Ok(Output::Held) => {
-                return self.send(&ServerMessage::FrameSkipped { frame_index: index, reason: "no_picture" })
-            }
+            Ok(Output::Held) => return self.skipped(index),
             Err(e) => {
                 video.stream.restart();
                 let sid = self.state.session_id;
                 return match e {
                     DecodeError::Refused(_) => {
                         log::debug!("session {sid} access unit {index}: {e}; decoding resumes at the next IDR");
-                        self.on_invalid(index, h264::VideoError::Corrupt("").code())
+                        self.on_invalid(index, h264::VideoError::Corrupt("refused by the decoder").code())
                     }
                     DecodeError::Panicked | DecodeError::WrongSize { .. } => {
                         log::warn!("session {sid} access unit {index}: {e}; decoding resumes at the next IDR");
@@ -99,5 +98,11 @@ impl<S: Read + Write + AsRawFd> Session<S> {
             }
         };
         self.offer(Entry { mark, job })
+    }
+
+    /// Access unit `index` held no picture: `frame_skipped`.
+    fn skipped(&mut self, index: u64) -> Result<(), EndReason> {
+        self.ctx.metrics.frame_not_decoded();
+        self.send(&ServerMessage::FrameSkipped { frame_index: index, reason: "no_picture" })
     }
 }

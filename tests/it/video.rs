@@ -197,6 +197,8 @@ fn every_bad_access_unit_has_its_answer_and_the_session_goes_on() {
     assert!(matches!(&got[..], [Msg::FrameSkipped { reason, .. }] if reason == "no_picture"), "{got:?}");
     let metrics = crate::support::http_status(&server, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").1;
     assert!(metrics.contains("framewire_frames_invalid_total{reason=\"not_h264\"} 3"), "{metrics}");
+    // The 20 P-pictures before an IDR and the parameter sets alone.
+    assert!(metrics.lines().any(|l| l == "framewire_frames_not_decoded_total 21"), "{metrics}");
     // A JPEG session beside it was never affected.
     let mut jpeg = server.client_at("/ws/video/stream?pipeline=detect");
     assert!(matches!(jpeg.round_trip(&fixture("plates/000.jpg")), Msg::Result { .. }));
