@@ -408,8 +408,28 @@ fn files_loop(files: &[PathBuf], cycle: bool, spec: &SourceSpec, feed: &Feed) ->
     Ok(())
 }
 
-/// Split an MJPEG stream into the feed; `sent` counts frames against `--count`; `on_frame`
-/// runs after each frame.
+/// Frames from `next` (a splitter's) into the feed until it ends, `--count` or a stop; `sent`
+/// counts frames against `--count`; `on_frame` runs after each frame.
+fn pump(
+    mut next: impl FnMut() -> Result<Option<Vec<u8>>, SourceError>,
+    spec: &SourceSpec,
+    feed: &Feed,
+    sent: &mut u64,
+    on_frame: &mut dyn FnMut(),
+) -> Result<(), SourceError> {
+    let limit = spec.count.unwrap_or(u64::MAX);
+    while *sent < limit {
+        let Some(frame) = next()? else { return Ok(()) };
+        if !feed.push(frame) {
+            return Ok(());
+        }
+        *sent += 1;
+        on_frame();
+    }
+    Ok(())
+}
+
+/// Split an MJPEG stream into the feed (see [`pump`]).
 fn mjpeg(
     r: impl Read,
     spec: &SourceSpec,
@@ -417,25 +437,12 @@ fn mjpeg(
     sent: &mut u64,
     on_frame: &mut dyn FnMut(),
 ) -> Result<(), SourceError> {
-    let limit = spec.count.unwrap_or(u64::MAX);
     let mut split = MjpegSplitter::new(r, spec.max_frame_bytes);
-    while *sent < limit {
-        match split.next_frame()? {
-            Some(f) => {
-                if !feed.push(f) {
-                    return Ok(());
-                }
-                *sent += 1;
-                on_frame();
-            }
-            None => return Ok(()),
-        }
-    }
-    Ok(())
+    pump(|| Ok(split.next_frame()?), spec, feed, sent, on_frame)
 }
 
-/// Split ffmpeg's H.264 output (`fd` is its pipe) into access units into the feed, as
-/// [`mjpeg`] does frames.
+/// Split ffmpeg's H.264 output (`fd` is its pipe) into access units into the feed (see
+/// [`pump`]).
 fn annexb(
     r: impl Read,
     fd: RawFd,
@@ -444,23 +451,10 @@ fn annexb(
     sent: &mut u64,
     on_frame: &mut dyn FnMut(),
 ) -> Result<(), SourceError> {
-    let limit = spec.count.unwrap_or(u64::MAX);
     // Quiet: nothing more to read within `d` (an error counts as quiet: the read says why).
     let quiet = Box::new(move |d: Duration| poll(&[(fd, false)], Some(d)).map_or(true, |r| !r[0].readable));
     let mut split = AnnexBSplitter::new(r, spec.max_frame_bytes, quiet);
-    while *sent < limit {
-        match split.next_au().map_err(|e| SourceError::H264(e.to_string()))? {
-            Some(au) => {
-                if !feed.push(au) {
-                    return Ok(());
-                }
-                *sent += 1;
-                on_frame();
-            }
-            None => return Ok(()),
-        }
-    }
-    Ok(())
+    pump(|| split.next_au().map_err(|e| SourceError::H264(e.to_string())), spec, feed, sent, on_frame)
 }
 
 /// Run ffmpeg, restarting a live source when it ends or stalls (with the backoff), until

@@ -20,11 +20,9 @@ fn gst_python() -> String {
     std::env::var("FRAMEWIRE_GST_PYTHON").unwrap_or_else(|_| "/usr/bin/python3".into())
 }
 
-#[test]
-fn an_rtsp_camera_streams_results() {
-    if !have_ffmpeg() || !have(&gst_python(), &["-c", "import gi; gi.require_version('GstRtspServer', '1.0')"]) {
-        return;
-    }
+/// GStreamer's RTSP server (`tests/cameras/rtsp_server.py`: x264, 320×240 at 10 fps) on a free
+/// port, once it says it is ready.
+fn rtsp_camera() -> (std::process::Child, u16) {
     let port = free_port();
     let mut rtsp = Command::new(gst_python())
         .arg("tests/cameras/rtsp_server.py")
@@ -36,6 +34,40 @@ fn an_rtsp_camera_streams_results() {
     let mut ready = String::new();
     BufReader::new(rtsp.stdout.take().unwrap()).read_line(&mut ready).unwrap();
     assert_eq!(ready.trim(), "ready");
+    (rtsp, port)
+}
+
+/// A real recording in a temporary directory `tag-PID`: 3 s of ffmpeg's test pattern at 25 fps,
+/// 320×240, MJPEG in Matroska.
+fn mjpeg_clip(tag: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let clip = dir.join("clip.mkv");
+    let made = Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=320x240:rate=25:duration=3",
+        ])
+        .args(["-c:v", "mjpeg", "-q:v", "5"])
+        .arg(&clip)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    (dir, clip)
+}
+
+#[test]
+fn an_rtsp_camera_streams_results() {
+    if !have_ffmpeg() || !have(&gst_python(), &["-c", "import gi; gi.require_version('GstRtspServer', '1.0')"]) {
+        return;
+    }
+    let (mut rtsp, port) = rtsp_camera();
     let server = TestServer::start();
     let url = server.url("/ws/video/stream");
     let cam = format!("rtsp://127.0.0.1:{port}/cam");
@@ -205,26 +237,7 @@ fn a_video_file_is_played_once_at_the_rate_asked() {
     if !have_ffmpeg() {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("framewire-video-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let clip = dir.join("clip.mkv");
-    // A real recording: 3 s of ffmpeg's test pattern at 25 fps.
-    let made = Command::new("ffmpeg")
-        .args([
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=320x240:rate=25:duration=3",
-        ])
-        .args(["-c:v", "mjpeg", "-q:v", "5"])
-        .arg(&clip)
-        .status()
-        .unwrap();
-    assert!(made.success());
+    let (dir, clip) = mjpeg_clip("framewire-video");
     let server = TestServer::start();
     let url = server.url("/ws/video/stream");
     let (ok, out, err) =
@@ -244,17 +257,7 @@ fn an_h264_rtsp_camera_goes_to_an_h264_session_without_re_encoding() {
     if !have_ffmpeg() || !have(&gst_python(), &["-c", "import gi; gi.require_version('GstRtspServer', '1.0')"]) {
         return;
     }
-    let port = free_port();
-    let mut rtsp = Command::new(gst_python())
-        .arg("tests/cameras/rtsp_server.py")
-        .arg(port.to_string())
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut ready = String::new();
-    BufReader::new(rtsp.stdout.take().unwrap()).read_line(&mut ready).unwrap();
-    assert_eq!(ready.trim(), "ready");
+    let (mut rtsp, port) = rtsp_camera();
     let server = TestServer::start();
     let url = server.url("/ws/video/stream");
     let cam = format!("rtsp://127.0.0.1:{port}/cam");
@@ -284,25 +287,7 @@ fn a_video_that_is_not_h264_is_encoded_for_an_h264_session() {
     if !have_ffmpeg() {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("framewire-h264-video-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let clip = dir.join("clip.mkv");
-    let made = Command::new("ffmpeg")
-        .args([
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=320x240:rate=25:duration=3",
-        ])
-        .args(["-c:v", "mjpeg", "-q:v", "5"])
-        .arg(&clip)
-        .status()
-        .unwrap();
-    assert!(made.success());
+    let (dir, clip) = mjpeg_clip("framewire-h264-video");
     let server = TestServer::start();
     let url = server.url("/ws/video/stream");
     let (ok, out, err) =
